@@ -1,0 +1,284 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/digitaleouder/ouder/conformance"
+	"github.com/digitaleouder/ouder/fhir/rest"
+	"github.com/digitaleouder/ouder/store/pgcluster"
+	"github.com/digitaleouder/ouder/store/postgres"
+)
+
+// Config is every setting of ouderd. Each has a flag and an environment
+// variable; the flag wins.
+type Config struct {
+	Addr            string        // -addr, OUDERD_ADDR
+	DatabaseURL     string        // -database-url, DATABASE_URL
+	BaseURL         string        // -base-url, OUDERD_BASE_URL
+	DataDir         string        // -data-dir, OUDERD_DATA_DIR
+	LogLevel        string        // -log-level, OUDERD_LOG_LEVEL
+	LogFormat       string        // -log-format, OUDERD_LOG_FORMAT
+	MaxBody         int64         // -max-body, OUDERD_MAX_BODY
+	ShutdownTimeout time.Duration // -shutdown-timeout, OUDERD_SHUTDOWN_TIMEOUT
+}
+
+// Main is the wired server: configuration, database, HTTP listener. Tests
+// start the real wiring through it on port 0.
+type Main struct {
+	Config Config
+	Logger *slog.Logger
+	// LogOutput is where logs go (default os.Stderr).
+	LogOutput io.Writer
+
+	cluster *pgcluster.Cluster
+	pool    *pgxpool.Pool
+	ln      net.Listener
+	srv     *http.Server
+	done    chan error
+}
+
+// NewMain returns a Main with the default configuration.
+func NewMain() *Main {
+	return &Main{
+		Config: Config{
+			Addr:            "127.0.0.1:8080",
+			DataDir:         "var",
+			LogLevel:        "info",
+			LogFormat:       "json",
+			MaxBody:         rest.DefaultMaxBody,
+			ShutdownTimeout: 20 * time.Second,
+		},
+		LogOutput: os.Stderr,
+		done:      make(chan error, 1),
+	}
+}
+
+// ParseFlags reads the environment (through getenv) and then the flags in
+// args into m.Config. It fails on an unknown flag or a malformed value.
+func (m *Main) ParseFlags(args []string, getenv func(string) string) error {
+	c := &m.Config
+	env := func(name string, dst *string) {
+		if v := getenv(name); v != "" {
+			*dst = v
+		}
+	}
+	env("OUDERD_ADDR", &c.Addr)
+	env("DATABASE_URL", &c.DatabaseURL)
+	env("OUDERD_BASE_URL", &c.BaseURL)
+	env("OUDERD_DATA_DIR", &c.DataDir)
+	env("OUDERD_LOG_LEVEL", &c.LogLevel)
+	env("OUDERD_LOG_FORMAT", &c.LogFormat)
+	if v := getenv("OUDERD_MAX_BODY"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n <= 0 {
+			return fmt.Errorf("OUDERD_MAX_BODY=%q: want a positive number of bytes", v)
+		}
+		c.MaxBody = n
+	}
+	if v := getenv("OUDERD_SHUTDOWN_TIMEOUT"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return fmt.Errorf("OUDERD_SHUTDOWN_TIMEOUT=%q: %w", v, err)
+		}
+		c.ShutdownTimeout = d
+	}
+	fs := flag.NewFlagSet("ouderd", flag.ContinueOnError)
+	fs.StringVar(&c.Addr, "addr", c.Addr, "listen address (host:port; port 0 picks a free one)")
+	fs.StringVar(&c.DatabaseURL, "database-url", c.DatabaseURL, "PostgreSQL URL; empty runs a private cluster under -data-dir")
+	fs.StringVar(&c.BaseURL, "base-url", c.BaseURL, "public FHIR base URL (default http://<addr>/fhir)")
+	fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "directory for the private PostgreSQL cluster")
+	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
+	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "json or text")
+	fs.Int64Var(&c.MaxBody, "max-body", c.MaxBody, "largest request body in bytes")
+	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "how long to drain requests on shutdown")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if c.MaxBody <= 0 {
+		return fmt.Errorf("-max-body must be positive")
+	}
+	return nil
+}
+
+func (m *Main) newLogger() (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(m.Config.LogLevel)); err != nil {
+		return nil, fmt.Errorf("log level %q: want debug, info, warn or error", m.Config.LogLevel)
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	switch m.Config.LogFormat {
+	case "json":
+		return slog.New(slog.NewJSONHandler(m.LogOutput, opts)), nil
+	case "text":
+		return slog.New(slog.NewTextHandler(m.LogOutput, opts)), nil
+	}
+	return nil, fmt.Errorf("log format %q: want json or text", m.Config.LogFormat)
+}
+
+// version is the module version of the build, or "dev".
+func version() string {
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "dev"
+}
+
+// Run opens the database (starting the private cluster when no DATABASE_URL
+// is set), migrates it, and starts serving. It returns once the listener is
+// open; Done reports when serving stops. Call Close to shut down.
+func (m *Main) Run(ctx context.Context) (err error) {
+	if m.Logger == nil {
+		if m.Logger, err = m.newLogger(); err != nil {
+			return err
+		}
+	}
+	dbURL := m.Config.DatabaseURL
+	if dbURL == "" {
+		if dbURL, err = m.startCluster(ctx); err != nil {
+			return err
+		}
+	}
+	if m.pool, err = openPool(ctx, dbURL); err != nil {
+		return err
+	}
+	applied, err := postgres.Migrate(ctx, m.pool)
+	if err != nil {
+		return err
+	}
+	m.Logger.Info("database ready", slog.Int("migrations_applied", applied), slog.Int("schema_version", postgres.LatestVersion()))
+
+	m.ln, err = net.Listen("tcp", m.Config.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", m.Config.Addr, err)
+	}
+	base := m.Config.BaseURL
+	if base == "" {
+		base = "http://" + m.ln.Addr().String() + "/fhir"
+	}
+	parser, err := conformance.NewParser()
+	if err != nil {
+		return err
+	}
+	store := postgres.New(m.pool)
+	api, err := rest.New(rest.Config{
+		Store:   store,
+		Parser:  parser,
+		BaseURL: base,
+		MaxBody: m.Config.MaxBody,
+		Logger:  m.Logger,
+		Version: version(),
+	})
+	if err != nil {
+		return err
+	}
+	m.srv = &http.Server{
+		Handler:           api.Routes(func(r *http.Request) error { return store.Ping(r.Context()) }),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(m.Logger.Handler(), slog.LevelWarn),
+	}
+	go func() {
+		if err := m.srv.Serve(m.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			m.done <- err
+		}
+		close(m.done)
+	}()
+	m.Logger.Info("listening", slog.String("addr", m.ln.Addr().String()), slog.String("fhir_base", base))
+	return nil
+}
+
+// startCluster starts the private PostgreSQL cluster under DataDir and
+// returns the URL of its "ouder" database, creating it on first use.
+func (m *Main) startCluster(ctx context.Context) (string, error) {
+	dataDir, err := filepath.Abs(filepath.Join(m.Config.DataDir, "pgdata"))
+	if err != nil {
+		return "", err
+	}
+	m.Logger.Info("no DATABASE_URL: starting a private PostgreSQL cluster", slog.String("data_dir", dataDir))
+	m.cluster, err = pgcluster.Start(ctx, pgcluster.Options{DataDir: dataDir, Logger: m.Logger})
+	if err != nil {
+		return "", err
+	}
+	conn, err := pgx.Connect(ctx, m.cluster.ConnString("postgres"))
+	if err != nil {
+		return "", fmt.Errorf("connect to the private cluster: %w", err)
+	}
+	defer conn.Close(ctx)
+	var exists bool
+	if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = 'ouder')`).Scan(&exists); err != nil {
+		return "", fmt.Errorf("look for database ouder: %w", err)
+	}
+	if !exists {
+		if _, err := conn.Exec(ctx, `CREATE DATABASE ouder`); err != nil {
+			return "", fmt.Errorf("create database ouder: %w", err)
+		}
+	}
+	return m.cluster.ConnString("ouder"), nil
+}
+
+// openPool connects to url. Unless the URL sets pool_max_conns, the pool
+// holds enough connections to keep both the server and PostgreSQL busy.
+func openPool(ctx context.Context, url string) (*pgxpool.Pool, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("DATABASE_URL: %w", err)
+	}
+	if !strings.Contains(url, "pool_max_conns") {
+		cfg.MaxConns = 16
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("connect to the database: %w", err)
+	}
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("connect to the database: %w", err)
+	}
+	return pool, nil
+}
+
+// Addr returns the address the server listens on (useful with port 0).
+func (m *Main) Addr() string { return m.ln.Addr().String() }
+
+// Done is closed when the server stops serving; it yields the error, if any.
+func (m *Main) Done() <-chan error { return m.done }
+
+// Close drains in-flight requests (up to ShutdownTimeout), then closes the
+// database pool and stops the private cluster. It is safe to call once
+// after Run, also after a failed Run.
+func (m *Main) Close() error {
+	var errs []error
+	if m.srv != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), m.Config.ShutdownTimeout)
+		errs = append(errs, m.srv.Shutdown(ctx))
+		cancel()
+	}
+	if m.pool != nil {
+		m.pool.Close()
+	}
+	if m.cluster != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		errs = append(errs, m.cluster.Stop(ctx))
+		cancel()
+	}
+	return errors.Join(errs...)
+}

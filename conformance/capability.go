@@ -1,0 +1,130 @@
+package conformance
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// Capabilities is what the REST layer really implements; the
+// CapabilityStatement is generated from it and from the R4 model, never
+// written by hand.
+type Capabilities struct {
+	Software string    // software.name
+	Version  string    // software.version
+	BaseURL  string    // implementation.url, the FHIR base
+	Date     time.Time // when this statement was generated
+	// TypeInteractions are the type- and instance-level interactions
+	// (read, vread, update, delete, history-instance, history-type, create,
+	// search-type) every resource type supports.
+	TypeInteractions []string
+	// SystemInteractions are the whole-system interactions
+	// (history-system, transaction, batch, search-system).
+	SystemInteractions []string
+	// ConditionalRead is not-supported | modified-since | not-match | full-support.
+	ConditionalRead string
+	// Formats are the mime types served (format is 0..* in CapabilityStatement).
+	Formats []string
+}
+
+type capStatement struct {
+	ResourceType   string      `json:"resourceType"`
+	ID             string      `json:"id"`
+	Status         string      `json:"status"`
+	Date           string      `json:"date"`
+	Publisher      string      `json:"publisher"`
+	Kind           string      `json:"kind"`
+	Software       capSoftware `json:"software"`
+	Implementation capImpl     `json:"implementation"`
+	FHIRVersion    string      `json:"fhirVersion"`
+	Format         []string    `json:"format"`
+	Rest           []capRest   `json:"rest"`
+}
+
+type capSoftware struct {
+	Name    string `json:"name"`
+	Version string `json:"version"`
+}
+
+type capImpl struct {
+	Description string `json:"description"`
+	URL         string `json:"url"`
+}
+
+type capRest struct {
+	Mode        string        `json:"mode"`
+	Resource    []capResource `json:"resource"`
+	Interaction []capCode     `json:"interaction,omitempty"`
+}
+
+type capResource struct {
+	Type              string    `json:"type"`
+	Interaction       []capCode `json:"interaction"`
+	Versioning        string    `json:"versioning"`
+	ReadHistory       bool      `json:"readHistory"`
+	UpdateCreate      bool      `json:"updateCreate"`
+	ConditionalCreate bool      `json:"conditionalCreate"`
+	ConditionalRead   string    `json:"conditionalRead"`
+	ConditionalUpdate bool      `json:"conditionalUpdate"`
+	ConditionalDelete string    `json:"conditionalDelete"`
+}
+
+type capCode struct {
+	Code string `json:"code"`
+}
+
+func codes(cs []string) []capCode {
+	out := make([]capCode, len(cs))
+	for i, c := range cs {
+		out[i] = capCode{Code: c}
+	}
+	return out
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// CapabilityStatement returns the server's CapabilityStatement as JSON
+// (FHIR 4.0.1, kind instance), listing every R4 resource type with the
+// interactions in c. It fails only if the statement cannot be encoded.
+func CapabilityStatement(c Capabilities) ([]byte, error) {
+	cs := capStatement{
+		ResourceType: "CapabilityStatement",
+		ID:           "ouderd",
+		Status:       "active",
+		Date:         c.Date.UTC().Format(time.RFC3339),
+		Publisher:    "Digitale Ouder",
+		Kind:         "instance",
+		Software:     capSoftware{Name: c.Software, Version: c.Version},
+		Implementation: capImpl{
+			Description: "Digitale Ouder FHIR R4 server",
+			URL:         c.BaseURL,
+		},
+		FHIRVersion: "4.0.1",
+		Format:      c.Formats,
+	}
+	rest := capRest{Mode: "server", Interaction: codes(c.SystemInteractions)}
+	for _, t := range ResourceTypes() {
+		rest.Resource = append(rest.Resource, capResource{
+			Type:              t,
+			Interaction:       codes(c.TypeInteractions),
+			Versioning:        "versioned-update",
+			ReadHistory:       contains(c.TypeInteractions, "vread"),
+			UpdateCreate:      contains(c.TypeInteractions, "update"),
+			ConditionalRead:   c.ConditionalRead,
+			ConditionalDelete: "not-supported",
+		})
+	}
+	cs.Rest = []capRest{rest}
+	b, err := json.Marshal(cs)
+	if err != nil {
+		return nil, fmt.Errorf("conformance: encode CapabilityStatement: %w", err)
+	}
+	return b, nil
+}

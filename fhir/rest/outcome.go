@@ -1,0 +1,69 @@
+package rest
+
+import (
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+
+	"github.com/digitaleouder/ouder/fhir"
+)
+
+type outcomeJSON struct {
+	ResourceType string      `json:"resourceType"`
+	Issue        []issueJSON `json:"issue"`
+}
+
+type issueJSON struct {
+	Severity    string   `json:"severity"`
+	Code        string   `json:"code"`
+	Diagnostics string   `json:"diagnostics,omitempty"`
+	Expression  []string `json:"expression,omitempty"`
+}
+
+// outcome renders issues as an OperationOutcome; defaultCode fills issues
+// without a code.
+func outcome(issues []fhir.Issue, defaultCode string) []byte {
+	o := outcomeJSON{ResourceType: "OperationOutcome", Issue: make([]issueJSON, 0, len(issues))}
+	for _, is := range issues {
+		j := issueJSON{Severity: is.Severity, Code: is.Code, Diagnostics: is.Diagnostics, Expression: is.Expression}
+		if j.Severity == "" {
+			j.Severity = "error"
+		}
+		if j.Code == "" {
+			j.Code = defaultCode
+		}
+		o.Issue = append(o.Issue, j)
+	}
+	b, _ := json.Marshal(o)
+	return b
+}
+
+// writeError answers with the OperationOutcome for err. Internal errors are
+// logged with their cause and shown to the client only as "internal error"
+// plus the request id.
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	var fe *fhir.Error
+	if !errors.As(err, &fe) || fe.Kind == fhir.Internal {
+		id := RequestID(r.Context())
+		s.log.ErrorContext(r.Context(), "internal error", slog.String("request_id", id), slog.String("error", err.Error()))
+		fe = fhir.Errorf(fhir.Internal, "", "internal error (request id %s)", id)
+	}
+	info := fe.Kind.Info()
+	if fe.Kind == fhir.Unauthorized {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="fhir"`)
+	}
+	s.writeJSON(w, r, info.Status, outcome(fe.Issues, info.Code))
+}
+
+// writeJSON writes a JSON body in the negotiated FHIR media type, indented
+// when _pretty=true.
+func (s *Server) writeJSON(w http.ResponseWriter, r *http.Request, status int, body []byte) {
+	v := viewFrom(r.Context())
+	w.Header().Set("Content-Type", v.contentType)
+	if v.pretty {
+		body = indent(body)
+	}
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+}

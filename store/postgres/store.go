@@ -1,0 +1,405 @@
+// Package postgres stores FHIR resources in PostgreSQL through pgx: the
+// current state of each resource, every version in an append-only history,
+// and (as the schema grows) the search indexes and the audit trail.
+//
+// Everything that two server instances must agree on (ids, versions, the
+// change-log sequence) is decided by the database, so any number of
+// instances can share one database.
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/digitaleouder/ouder/fhir"
+)
+
+// Store is the PostgreSQL implementation of fhir.Store.
+type Store struct {
+	pool *pgxpool.Pool
+	// Now is the clock; tests replace it. It must be safe for concurrent use.
+	Now func() time.Time
+	// NewID returns a fresh logical id for a created resource.
+	NewID func() string
+}
+
+var _ fhir.Store = (*Store)(nil)
+
+// New returns a Store on pool. The schema must have been migrated (Migrate).
+func New(pool *pgxpool.Pool) *Store {
+	return &Store{pool: pool, Now: time.Now, NewID: uuid.NewString}
+}
+
+// Pool returns the connection pool, for wiring that shares it (health checks,
+// benchmarks' raw baseline).
+func (s *Store) Pool() *pgxpool.Pool { return s.pool }
+
+// errRetry asks inTx to run the transaction again: a concurrent writer won a
+// race that the transaction could not see coming (two update-as-creates of
+// the same id).
+var errRetry = errors.New("retry transaction")
+
+// maxAttempts bounds how often a transaction is retried on a serialization
+// failure, deadlock or lost insert race.
+const maxAttempts = 8
+
+// inTx runs fn in a transaction and retries it on serialization failures
+// (SQLSTATE 40001), deadlocks (40P01) and errRetry.
+func (s *Store) inTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
+	var err error
+	for attempt := 0; attempt < maxAttempts; attempt++ {
+		err = pgx.BeginFunc(ctx, s.pool, fn)
+		if err == nil || !retryable(err) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Duration(attempt+1) * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("transaction still conflicting after %d attempts: %w", maxAttempts, err)
+}
+
+func retryable(err error) bool {
+	if errors.Is(err, errRetry) {
+		return true
+	}
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && (pe.Code == "40001" || pe.Code == "40P01")
+}
+
+// now returns the clock truncated to PostgreSQL's microsecond precision, in UTC.
+func (s *Store) now() time.Time { return s.Now().UTC().Truncate(time.Microsecond) }
+
+// after returns a version time that is the clock's, but never earlier than
+// just after prev: versions of one resource keep increasing times even if
+// two instances' clocks disagree slightly.
+func (s *Store) after(prev time.Time) time.Time {
+	t := s.now()
+	if !t.After(prev) {
+		t = prev.Add(time.Microsecond).UTC()
+	}
+	return t
+}
+
+// Create implements fhir.Store.
+func (s *Store) Create(ctx context.Context, w fhir.Write) (out fhir.Outcome, err error) {
+	defer wrap(&err, "postgres.Create(%q)", w.Type)
+	id := w.ID
+	if id == "" {
+		id = s.NewID()
+	}
+	err = s.inTx(ctx, func(tx pgx.Tx) error {
+		r, err := s.insertNew(ctx, tx, w, id, fhir.MethodCreate)
+		if err != nil {
+			return err
+		}
+		if r == nil {
+			// Only possible with a caller-chosen id.
+			return fhir.Errorf(fhir.Conflict, w.Type+".id", "%s/%s already exists", w.Type, id)
+		}
+		out = fhir.Outcome{Resource: *r, Created: true}
+		return nil
+	})
+	return out, err
+}
+
+// insertNew writes version 1 of a new resource. It returns nil, nil when
+// (type, id) already exists.
+func (s *Store) insertNew(ctx context.Context, tx pgx.Tx, w fhir.Write, id string, m fhir.Method) (*fhir.Resource, error) {
+	r := fhir.Resource{Type: w.Type, ID: id, VersionID: 1, LastUpdated: s.now()}
+	body, err := w.Render(fhir.Meta{ID: id, VersionID: 1, LastUpdated: r.LastUpdated})
+	if err != nil {
+		return nil, err
+	}
+	r.Body = body
+	var rid int64
+	err = tx.QueryRow(ctx, `INSERT INTO resources (type, id, version, last_updated, body)
+		VALUES ($1, $2, 1, $3, $4) ON CONFLICT (type, id) DO NOTHING RETURNING rid`,
+		w.Type, id, r.LastUpdated, body).Scan(&rid)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := insertHistory(ctx, tx, rid, r, m); err != nil {
+		return nil, err
+	}
+	return &r, nil
+}
+
+func insertHistory(ctx context.Context, tx pgx.Tx, rid int64, r fhir.Resource, m fhir.Method) error {
+	_, err := tx.Exec(ctx, `INSERT INTO resource_history (rid, type, id, version, last_updated, method, body)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)`, rid, r.Type, r.ID, r.VersionID, r.LastUpdated, string(m), r.Body)
+	return err
+}
+
+// current is the locked current row of a resource.
+type current struct {
+	rid         int64
+	version     int64
+	lastUpdated time.Time
+	deleted     bool
+}
+
+// lockCurrent reads and locks the current row of (typ, id); ok is false when
+// the resource does not exist.
+func lockCurrent(ctx context.Context, tx pgx.Tx, typ, id string) (c current, ok bool, err error) {
+	err = tx.QueryRow(ctx, `SELECT rid, version, last_updated, deleted FROM resources
+		WHERE type = $1 AND id = $2 FOR UPDATE`, typ, id).Scan(&c.rid, &c.version, &c.lastUpdated, &c.deleted)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return c, false, nil
+	}
+	return c, err == nil, err
+}
+
+func preconditionFailed(typ, id string, want, have int64) error {
+	return fhir.Errorf(fhir.PreconditionFailed, "", "If-Match expects version %d of %s/%s, but the current version is %d", want, typ, id, have)
+}
+
+// Update implements fhir.Store.
+func (s *Store) Update(ctx context.Context, w fhir.Write) (out fhir.Outcome, err error) {
+	defer wrap(&err, "postgres.Update(%q, %q)", w.Type, w.ID)
+	err = s.inTx(ctx, func(tx pgx.Tx) error {
+		cur, ok, err := lockCurrent(ctx, tx, w.Type, w.ID)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			if w.IfMatch != 0 {
+				return fhir.Errorf(fhir.PreconditionFailed, "", "If-Match expects version %d of %s/%s, which does not exist", w.IfMatch, w.Type, w.ID)
+			}
+			r, err := s.insertNew(ctx, tx, w, w.ID, fhir.MethodUpdate)
+			if err != nil {
+				return err
+			}
+			if r == nil {
+				return errRetry // created concurrently: update it instead
+			}
+			out = fhir.Outcome{Resource: *r, Created: true}
+			return nil
+		}
+		if w.IfMatch != 0 && w.IfMatch != cur.version {
+			return preconditionFailed(w.Type, w.ID, w.IfMatch, cur.version)
+		}
+		r := fhir.Resource{Type: w.Type, ID: w.ID, VersionID: cur.version + 1, LastUpdated: s.after(cur.lastUpdated)}
+		if r.Body, err = w.Render(fhir.Meta{ID: w.ID, VersionID: r.VersionID, LastUpdated: r.LastUpdated}); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `UPDATE resources SET version = $2, last_updated = $3, deleted = false, body = $4
+			WHERE rid = $1`, cur.rid, r.VersionID, r.LastUpdated, r.Body); err != nil {
+			return err
+		}
+		if err := insertHistory(ctx, tx, cur.rid, r, fhir.MethodUpdate); err != nil {
+			return err
+		}
+		// Writing over a tombstone brings the resource back: 201, as for a create.
+		out = fhir.Outcome{Resource: r, Created: cur.deleted}
+		return nil
+	})
+	return out, err
+}
+
+// Delete implements fhir.Store.
+func (s *Store) Delete(ctx context.Context, typ, id string, ifMatch int64) (out fhir.Outcome, err error) {
+	defer wrap(&err, "postgres.Delete(%q, %q)", typ, id)
+	err = s.inTx(ctx, func(tx pgx.Tx) error {
+		cur, ok, err := lockCurrent(ctx, tx, typ, id)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			if ifMatch != 0 {
+				return fhir.Errorf(fhir.PreconditionFailed, "", "If-Match expects version %d of %s/%s, which does not exist", ifMatch, typ, id)
+			}
+			out = fhir.Outcome{Resource: fhir.Resource{Type: typ, ID: id}, Unchanged: true}
+			return nil
+		}
+		if ifMatch != 0 && ifMatch != cur.version {
+			return preconditionFailed(typ, id, ifMatch, cur.version)
+		}
+		if cur.deleted {
+			out = fhir.Outcome{Resource: fhir.Resource{Type: typ, ID: id, VersionID: cur.version, LastUpdated: cur.lastUpdated, Deleted: true}, Unchanged: true}
+			return nil
+		}
+		r := fhir.Resource{Type: typ, ID: id, VersionID: cur.version + 1, LastUpdated: s.after(cur.lastUpdated), Deleted: true}
+		if _, err := tx.Exec(ctx, `UPDATE resources SET version = $2, last_updated = $3, deleted = true, body = NULL
+			WHERE rid = $1`, cur.rid, r.VersionID, r.LastUpdated); err != nil {
+			return err
+		}
+		if err := insertHistory(ctx, tx, cur.rid, r, fhir.MethodDelete); err != nil {
+			return err
+		}
+		out = fhir.Outcome{Resource: r}
+		return nil
+	})
+	return out, err
+}
+
+// Read implements fhir.Store.
+func (s *Store) Read(ctx context.Context, typ, id string) (r fhir.Resource, err error) {
+	defer wrap(&err, "postgres.Read(%q, %q)", typ, id)
+	r = fhir.Resource{Type: typ, ID: id}
+	err = s.pool.QueryRow(ctx, `SELECT version, last_updated, deleted, body FROM resources
+		WHERE type = $1 AND id = $2`, typ, id).Scan(&r.VersionID, &r.LastUpdated, &r.Deleted, &r.Body)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return fhir.Resource{}, fhir.Errorf(fhir.NotFound, "", "%s/%s is not known", typ, id)
+	}
+	if err != nil {
+		return fhir.Resource{}, err
+	}
+	r.LastUpdated = r.LastUpdated.UTC()
+	if r.Deleted {
+		return r, fhir.Errorf(fhir.Gone, "", "%s/%s was deleted (version %d)", typ, id, r.VersionID)
+	}
+	return r, nil
+}
+
+// VRead implements fhir.Store.
+func (s *Store) VRead(ctx context.Context, typ, id string, version int64) (r fhir.Resource, err error) {
+	defer wrap(&err, "postgres.VRead(%q, %q, %d)", typ, id, version)
+	r = fhir.Resource{Type: typ, ID: id, VersionID: version}
+	var method string
+	err = s.pool.QueryRow(ctx, `SELECT h.last_updated, h.method, h.body FROM resources r
+		JOIN resource_history h ON h.rid = r.rid AND h.version = $3
+		WHERE r.type = $1 AND r.id = $2`, typ, id, version).Scan(&r.LastUpdated, &method, &r.Body)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return fhir.Resource{}, fhir.Errorf(fhir.NotFound, "", "%s/%s has no version %d", typ, id, version)
+	}
+	if err != nil {
+		return fhir.Resource{}, err
+	}
+	r.LastUpdated = r.LastUpdated.UTC()
+	if fhir.Method(method) == fhir.MethodDelete {
+		r.Deleted = true
+		return r, fhir.Errorf(fhir.Gone, "", "version %d of %s/%s is a deletion", version, typ, id)
+	}
+	return r, nil
+}
+
+// History implements fhir.Store.
+func (s *Store) History(ctx context.Context, q fhir.HistoryQuery) (page fhir.HistoryPage, err error) {
+	defer wrap(&err, "postgres.History(%q, %q)", q.Type, q.ID)
+	var (
+		where []string
+		args  []any
+	)
+	arg := func(v any) string {
+		args = append(args, v)
+		return fmt.Sprintf("$%d", len(args))
+	}
+	page.Total = -1
+	if q.ID != "" {
+		var rid int64
+		err := s.pool.QueryRow(ctx, `SELECT rid FROM resources WHERE type = $1 AND id = $2`, q.Type, q.ID).Scan(&rid)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return page, fhir.Errorf(fhir.NotFound, "", "%s/%s is not known", q.Type, q.ID)
+		}
+		if err != nil {
+			return page, err
+		}
+		where = append(where, "h.rid = "+arg(rid))
+	} else if q.Type != "" {
+		where = append(where, "h.type = "+arg(q.Type))
+	}
+	if !q.Since.IsZero() {
+		where = append(where, "h.last_updated >= "+arg(q.Since))
+	}
+	if !q.AtEnd.IsZero() {
+		// Current at some moment of [AtStart, AtEnd): written before the
+		// end, and not replaced by its successor at or before the start.
+		where = append(where, "h.last_updated < "+arg(q.AtEnd),
+			`NOT EXISTS (SELECT 1 FROM resource_history n WHERE n.rid = h.rid AND n.version = h.version + 1
+				AND n.last_updated <= `+arg(q.AtStart)+`)`)
+	}
+	filter := "true"
+	if len(where) > 0 {
+		filter = joinAnd(where)
+	}
+	if q.ID != "" {
+		if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM resource_history h WHERE `+filter, args...).Scan(&page.Total); err != nil {
+			return page, err
+		}
+	}
+	count := q.Count
+	if count <= 0 {
+		count = 50
+	}
+	pageFilter := filter
+	if q.Before > 0 {
+		pageFilter += " AND h.seq < " + arg(q.Before)
+	}
+	rows, err := s.pool.Query(ctx, `SELECT h.seq, h.type, h.id, h.version, h.last_updated, h.method, h.body
+		FROM resource_history h WHERE `+pageFilter+` ORDER BY h.seq DESC LIMIT `+arg(count+1), args...)
+	if err != nil {
+		return page, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var e fhir.HistoryEntry
+		var method string
+		if err := rows.Scan(&e.Seq, &e.Type, &e.ID, &e.VersionID, &e.LastUpdated, &method, &e.Body); err != nil {
+			return page, err
+		}
+		e.LastUpdated = e.LastUpdated.UTC()
+		e.Method = fhir.Method(method)
+		e.Deleted = e.Method == fhir.MethodDelete
+		page.Entries = append(page.Entries, e)
+	}
+	if err := rows.Err(); err != nil {
+		return page, err
+	}
+	if len(page.Entries) > count {
+		page.Entries = page.Entries[:count]
+		page.Next = page.Entries[count-1].Seq
+	}
+	return page, nil
+}
+
+func joinAnd(parts []string) string {
+	s := parts[0]
+	for _, p := range parts[1:] {
+		s += " AND " + p
+	}
+	return s
+}
+
+// Ping implements fhir.Store: the database answers and has every embedded
+// migration applied.
+func (s *Store) Ping(ctx context.Context) (err error) {
+	defer wrap(&err, "postgres.Ping")
+	var v *int32
+	if err := s.pool.QueryRow(ctx, `SELECT max(version) FROM schema_migrations`).Scan(&v); err != nil {
+		return err
+	}
+	if v == nil || int(*v) < LatestVersion() {
+		have := 0
+		if v != nil {
+			have = int(*v)
+		}
+		return fmt.Errorf("schema at version %d, want %d", have, LatestVersion())
+	}
+	return nil
+}
+
+// wrap adds the operation to a non-FHIR error, leaving *fhir.Error values
+// (which are meant for the client) as they are.
+func wrap(errp *error, format string, args ...any) {
+	if *errp == nil {
+		return
+	}
+	var fe *fhir.Error
+	if errors.As(*errp, &fe) {
+		return
+	}
+	*errp = fmt.Errorf(format+": %w", append(args, *errp)...)
+}

@@ -37,7 +37,8 @@ func run(ctx context.Context, args []string, getenv func(string) string) error {
 	var serveErr error
 	select {
 	case <-ctx.Done():
-	case serveErr = <-m.Done():
+	case <-m.Done():
+		serveErr = m.Err()
 	}
 	m.Logger.Info("shutting down: draining requests")
 	return errors.Join(serveErr, m.Close())

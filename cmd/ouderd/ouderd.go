@@ -14,6 +14,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -36,6 +37,7 @@ type Config struct {
 	LogFormat       string        // -log-format, OUDERD_LOG_FORMAT
 	MaxBody         int64         // -max-body, OUDERD_MAX_BODY
 	ShutdownTimeout time.Duration // -shutdown-timeout, OUDERD_SHUTDOWN_TIMEOUT
+	PGBinDir        string        // -pg-bindir, OUDERD_PG_BINDIR
 }
 
 // Main is the wired server: configuration, database, HTTP listener. Tests
@@ -50,7 +52,10 @@ type Main struct {
 	pool    *pgxpool.Pool
 	ln      net.Listener
 	srv     *http.Server
-	done    chan error
+
+	done     chan struct{} // closed when serving stops for good
+	doneErr  error         // why, set before done is closed
+	doneOnce sync.Once
 }
 
 // NewMain returns a Main with the default configuration.
@@ -65,7 +70,7 @@ func NewMain() *Main {
 			ShutdownTimeout: 20 * time.Second,
 		},
 		LogOutput: os.Stderr,
-		done:      make(chan error, 1),
+		done:      make(chan struct{}),
 	}
 }
 
@@ -84,6 +89,7 @@ func (m *Main) ParseFlags(args []string, getenv func(string) string) error {
 	env("OUDERD_DATA_DIR", &c.DataDir)
 	env("OUDERD_LOG_LEVEL", &c.LogLevel)
 	env("OUDERD_LOG_FORMAT", &c.LogFormat)
+	env("OUDERD_PG_BINDIR", &c.PGBinDir)
 	if v := getenv("OUDERD_MAX_BODY"); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil || n <= 0 {
@@ -106,6 +112,7 @@ func (m *Main) ParseFlags(args []string, getenv func(string) string) error {
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
 	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "json or text")
 	fs.Int64Var(&c.MaxBody, "max-body", c.MaxBody, "largest request body in bytes")
+	fs.StringVar(&c.PGBinDir, "pg-bindir", c.PGBinDir, "directory of the PostgreSQL server binaries for the private cluster (default: found through pg_config, PATH or /usr/lib/postgresql)")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "how long to drain requests on shutdown")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -197,11 +204,18 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		ErrorLog:          slog.NewLogLogger(m.Logger.Handler(), slog.LevelWarn),
 	}
 	go func() {
-		if err := m.srv.Serve(m.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			m.done <- err
+		err := m.srv.Serve(m.ln)
+		if errors.Is(err, http.ErrServerClosed) {
+			err = nil
 		}
-		close(m.done)
+		m.stop(err)
 	}()
+	if m.cluster != nil {
+		go func() {
+			<-m.cluster.Done()
+			m.stop(errors.New("the private PostgreSQL cluster stopped unexpectedly; see " + m.cluster.LogPath()))
+		}()
+	}
 	m.Logger.Info("listening", slog.String("addr", m.ln.Addr().String()), slog.String("fhir_base", base))
 	return nil
 }
@@ -214,9 +228,9 @@ func (m *Main) startCluster(ctx context.Context) (string, error) {
 		return "", err
 	}
 	m.Logger.Info("no DATABASE_URL: starting a private PostgreSQL cluster", slog.String("data_dir", dataDir))
-	m.cluster, err = pgcluster.Start(ctx, pgcluster.Options{DataDir: dataDir, Logger: m.Logger})
+	m.cluster, err = pgcluster.Start(ctx, pgcluster.Options{DataDir: dataDir, Logger: m.Logger, BinDir: m.Config.PGBinDir})
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("%w (install PostgreSQL 15+ or set DATABASE_URL to use an existing database)", err)
 	}
 	conn, err := pgx.Connect(ctx, m.cluster.ConnString("postgres"))
 	if err != nil {
@@ -259,8 +273,26 @@ func openPool(ctx context.Context, url string) (*pgxpool.Pool, error) {
 // Addr returns the address the server listens on (useful with port 0).
 func (m *Main) Addr() string { return m.ln.Addr().String() }
 
-// Done is closed when the server stops serving; it yields the error, if any.
-func (m *Main) Done() <-chan error { return m.done }
+// Done is closed when the server stops serving on its own (a listener
+// failure, or the private cluster dying); Err then says why.
+func (m *Main) Done() <-chan struct{} { return m.done }
+
+// Err returns why serving stopped, once Done is closed.
+func (m *Main) Err() error {
+	select {
+	case <-m.done:
+		return m.doneErr
+	default:
+		return nil
+	}
+}
+
+func (m *Main) stop(err error) {
+	m.doneOnce.Do(func() {
+		m.doneErr = err
+		close(m.done)
+	})
+}
 
 // Close drains in-flight requests (up to ShutdownTimeout), then closes the
 // database pool and stops the private cluster. It is safe to call once
@@ -271,6 +303,7 @@ func (m *Main) Close() error {
 		ctx, cancel := context.WithTimeout(context.Background(), m.Config.ShutdownTimeout)
 		errs = append(errs, m.srv.Shutdown(ctx))
 		cancel()
+		m.stop(nil)
 	}
 	if m.pool != nil {
 		m.pool.Close()

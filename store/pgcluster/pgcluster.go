@@ -250,7 +250,7 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 	logger.Info("postgres starting", "data_dir", dataDir, "socket_dir", c.socketDir, "log", c.logPath, "pid", c.cmd.Process.Pid)
 	if err := c.waitReady(ctx); err != nil {
 		c.kill()
-		return nil, fmt.Errorf("%w\n%s", err, c.logTail())
+		return nil, fmt.Errorf("%w; server log %s ends:\n%s", err, c.logPath, c.logTail())
 	}
 	logger.Info("postgres ready", "data_dir", dataDir)
 	return c, nil
@@ -346,9 +346,9 @@ func (c *Cluster) waitReady(ctx context.Context) error {
 		}
 		select {
 		case <-c.exited:
-			return fmt.Errorf("postgres exited during start-up (%v); server log %s ends:", c.waitErr, c.logPath)
+			return fmt.Errorf("postgres exited during start-up (%v)", c.waitErr)
 		case <-ctx.Done():
-			return fmt.Errorf("postgres not accepting connections (last error: %v): %w; server log %s ends:", lastErr, ctx.Err(), c.logPath)
+			return fmt.Errorf("postgres not accepting connections (last error: %v): %w", lastErr, ctx.Err())
 		case <-time.After(10 * time.Millisecond):
 		}
 	}

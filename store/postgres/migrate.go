@@ -122,3 +122,24 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool) (applied int, err error) {
 	}
 	return applied, nil
 }
+
+// Status is a summary of what a database holds.
+type Status struct {
+	SchemaVersion int
+	Resources     int64 // current resources, including deleted ones
+	Deleted       int64
+	Versions      int64
+}
+
+// ReadStatus returns the schema version and row counts of the database.
+func ReadStatus(ctx context.Context, pool *pgxpool.Pool) (st Status, err error) {
+	err = pool.QueryRow(ctx, `SELECT
+		coalesce((SELECT max(version) FROM schema_migrations), 0),
+		(SELECT count(*) FROM resources),
+		(SELECT count(*) FROM resources WHERE deleted),
+		(SELECT count(*) FROM resource_history)`).Scan(&st.SchemaVersion, &st.Resources, &st.Deleted, &st.Versions)
+	if err != nil {
+		return st, fmt.Errorf("read status: %w", err)
+	}
+	return st, nil
+}

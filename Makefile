@@ -1,0 +1,32 @@
+# Digitale Ouder: the targets CI runs too. See README.md.
+GO ?= go
+PKGS := ./...
+
+.PHONY: run test bench lint fmt build
+
+## run: start ouderd on 127.0.0.1:8080 (private PostgreSQL under ./var unless DATABASE_URL is set)
+run:
+	$(GO) run ./cmd/ouderd
+
+## build: compile the commands into ./bin
+build:
+	$(GO) build -o bin/ ./cmd/...
+
+## test: the whole suite against real PostgreSQL (a throwaway cluster, or DATABASE_URL)
+test:
+	$(GO) vet $(PKGS)
+	$(GO) test -race -count=1 -timeout 20m $(PKGS)
+
+## bench: Go micro-benchmarks, then the HTTP load scenarios against a fresh server and the raw limit
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -count 1 $(PKGS)
+	$(GO) run ./cmd/ouderbench suite -out docs/performance.md
+
+## lint: go vet plus staticcheck (pinned as a tool in go.mod)
+lint:
+	$(GO) vet $(PKGS)
+	$(GO) tool staticcheck $(PKGS)
+
+## fmt: format the code
+fmt:
+	gofmt -w $$(git ls-files '*.go')

@@ -1,0 +1,84 @@
+// Command ouderctl administers a Digitale Ouder server's database.
+//
+// Usage:
+//
+//	ouderctl migrate       apply the embedded schema migrations to DATABASE_URL
+//	ouderctl status        show the schema version and resource counts
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/digitaleouder/ouder/store/postgres"
+)
+
+const usage = `usage: ouderctl [-database-url URL] <command>
+
+commands:
+  migrate   apply the embedded schema migrations (ouderd also does this at start-up)
+  status    show the schema version and how many resources and versions are stored
+
+The database comes from -database-url or DATABASE_URL.
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "ouderctl:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, getenv func(string) string, out io.Writer) error {
+	fs := flag.NewFlagSet("ouderctl", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	dbURL := fs.String("database-url", getenv("DATABASE_URL"), "PostgreSQL URL")
+	if err := fs.Parse(args); err != nil {
+		fmt.Fprint(out, usage)
+		return err
+	}
+	if fs.NArg() != 1 {
+		fmt.Fprint(out, usage)
+		return errors.New("expected one command")
+	}
+	cmd := fs.Arg(0)
+	switch cmd {
+	case "migrate", "status":
+	default:
+		fmt.Fprint(out, usage)
+		return fmt.Errorf("unknown command %q", cmd)
+	}
+	if *dbURL == "" {
+		return errors.New("no database: set DATABASE_URL or -database-url")
+	}
+	pool, err := pgxpool.New(ctx, *dbURL)
+	if err != nil {
+		return fmt.Errorf("connect: %w", err)
+	}
+	defer pool.Close()
+	switch cmd {
+	case "migrate":
+		n, err := postgres.Migrate(ctx, pool)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "applied %d migration(s); schema at version %d\n", n, postgres.LatestVersion())
+	case "status":
+		st, err := postgres.ReadStatus(ctx, pool)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "schema version %d (this build: %d)\nresources %d (deleted %d)\nversions %d\n",
+			st.SchemaVersion, postgres.LatestVersion(), st.Resources, st.Deleted, st.Versions)
+	}
+	return nil
+}

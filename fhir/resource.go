@@ -82,7 +82,8 @@ type HistoryQuery struct {
 	// AtStart and AtEnd, when AtEnd is non-zero, keep versions that were
 	// current at some moment in [AtStart, AtEnd).
 	AtStart, AtEnd time.Time
-	// Count is the page size.
+	// Count is the page size. Zero asks for no entries: History then only
+	// checks that the instance exists and reports Total.
 	Count int
 	// Before is the paging cursor: only versions older than this change-log
 	// position (0: from the newest).

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"path/filepath"
 	"runtime/debug"
@@ -38,6 +39,7 @@ type Config struct {
 	MaxBody         int64         // -max-body, OUDERD_MAX_BODY
 	ShutdownTimeout time.Duration // -shutdown-timeout, OUDERD_SHUTDOWN_TIMEOUT
 	PGBinDir        string        // -pg-bindir, OUDERD_PG_BINDIR
+	PprofAddr       string        // -pprof-addr, OUDERD_PPROF_ADDR
 }
 
 // Main is the wired server: configuration, database, HTTP listener. Tests
@@ -52,6 +54,7 @@ type Main struct {
 	pool    *pgxpool.Pool
 	ln      net.Listener
 	srv     *http.Server
+	pprof   *http.Server
 
 	done     chan struct{} // closed when serving stops for good
 	doneErr  error         // why, set before done is closed
@@ -90,6 +93,7 @@ func (m *Main) ParseFlags(args []string, getenv func(string) string) error {
 	env("OUDERD_LOG_LEVEL", &c.LogLevel)
 	env("OUDERD_LOG_FORMAT", &c.LogFormat)
 	env("OUDERD_PG_BINDIR", &c.PGBinDir)
+	env("OUDERD_PPROF_ADDR", &c.PprofAddr)
 	if v := getenv("OUDERD_MAX_BODY"); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil || n <= 0 {
@@ -113,6 +117,7 @@ func (m *Main) ParseFlags(args []string, getenv func(string) string) error {
 	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "json or text")
 	fs.Int64Var(&c.MaxBody, "max-body", c.MaxBody, "largest request body in bytes")
 	fs.StringVar(&c.PGBinDir, "pg-bindir", c.PGBinDir, "directory of the PostgreSQL server binaries for the private cluster (default: found through pg_config, PATH or /usr/lib/postgresql)")
+	fs.StringVar(&c.PprofAddr, "pprof-addr", c.PprofAddr, "serve Go profiles (net/http/pprof) on this loopback address; empty: off")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "how long to drain requests on shutdown")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -122,6 +127,12 @@ func (m *Main) ParseFlags(args []string, getenv func(string) string) error {
 	}
 	if c.MaxBody <= 0 {
 		return fmt.Errorf("-max-body must be positive")
+	}
+	if c.PprofAddr != "" {
+		host, _, err := net.SplitHostPort(c.PprofAddr)
+		if ip := net.ParseIP(host); err != nil || (host != "localhost" && (ip == nil || !ip.IsLoopback())) {
+			return fmt.Errorf("-pprof-addr %q: profiles expose internals, so only a loopback address is allowed", c.PprofAddr)
+		}
 	}
 	return nil
 }
@@ -216,7 +227,31 @@ func (m *Main) Run(ctx context.Context) (err error) {
 			m.stop(errors.New("the private PostgreSQL cluster stopped unexpectedly; see " + m.cluster.LogPath()))
 		}()
 	}
+	if m.Config.PprofAddr != "" {
+		if err := m.startPprof(); err != nil {
+			return err
+		}
+	}
 	m.Logger.Info("listening", slog.String("addr", m.ln.Addr().String()), slog.String("fhir_base", base))
+	return nil
+}
+
+// startPprof serves net/http/pprof on its own loopback listener, apart
+// from the API, for finding where time goes (see docs/performance.md).
+func (m *Main) startPprof() error {
+	ln, err := net.Listen("tcp", m.Config.PprofAddr)
+	if err != nil {
+		return fmt.Errorf("pprof listen on %s: %w", m.Config.PprofAddr, err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	m.pprof = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = m.pprof.Serve(ln) }()
+	m.Logger.Info("pprof listening", slog.String("addr", ln.Addr().String()))
 	return nil
 }
 
@@ -304,6 +339,9 @@ func (m *Main) Close() error {
 		errs = append(errs, m.srv.Shutdown(ctx))
 		cancel()
 		m.stop(nil)
+	}
+	if m.pprof != nil {
+		errs = append(errs, m.pprof.Close())
 	}
 	if m.pool != nil {
 		m.pool.Close()

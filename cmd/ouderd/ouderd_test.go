@@ -384,6 +384,8 @@ func TestParseFlags(t *testing.T) {
 		{name: "bad max body", env: map[string]string{"OUDERD_MAX_BODY": "lots"}, wantErr: true},
 		{name: "unknown flag", args: []string{"-nope"}, wantErr: true},
 		{name: "stray argument", args: []string{"serve"}, wantErr: true},
+		{name: "pprof on loopback", args: []string{"-pprof-addr", "127.0.0.1:6060"}, check: func(c Config) bool { return c.PprofAddr == "127.0.0.1:6060" }},
+		{name: "pprof not on loopback", env: map[string]string{"OUDERD_PPROF_ADDR": "0.0.0.0:6060"}, wantErr: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -27,7 +27,7 @@ const cursorParam = "_cursor"
 // paging cursor. A malformed value answers 400 naming the parameter.
 func historyQuery(r *http.Request) (fhir.HistoryQuery, error) {
 	q := fhir.HistoryQuery{Type: chi.URLParam(r, "type"), ID: chi.URLParam(r, "id"), Count: defaultCount}
-	v := r.URL.Query()
+	v := queryOf(r)
 	if c := v.Get("_count"); c != "" {
 		n, err := strconv.Atoi(c)
 		if err != nil || n < 0 {
@@ -72,11 +72,11 @@ func (s *Server) history(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	var page fhir.HistoryPage
-	if q.Count > 0 {
-		if page, err = s.store.History(r.Context(), q); err != nil {
-			return err
-		}
+	// Even with _count=0 the store answers: an unknown instance is 404, and
+	// the total is the store's to tell.
+	page, err := s.store.History(r.Context(), q)
+	if err != nil {
+		return err
 	}
 	b := &bundle{typ: "history", total: page.Total, now: s.now()}
 	b.links = append(b.links, link{"self", s.pageURL(r, q.Before)})
@@ -209,4 +209,3 @@ func (b *bundle) bytes() []byte {
 	buf.WriteByte('}')
 	return buf.Bytes()
 }
-

@@ -4,6 +4,7 @@ import (
 	"context"
 	"mime"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 
@@ -23,6 +24,7 @@ const (
 type view struct {
 	contentType string // with charset
 	pretty      bool
+	query       url.Values // the parsed query string, read once per request
 }
 
 type viewKey struct{}
@@ -32,6 +34,14 @@ func viewFrom(ctx context.Context) view {
 		return v
 	}
 	return view{contentType: mediaFHIRJSON + "; charset=utf-8"}
+}
+
+// queryOf returns the request's query parameters, parsed once by negotiate.
+func queryOf(r *http.Request) url.Values {
+	if v, ok := r.Context().Value(viewKey{}).(view); ok && v.query != nil {
+		return v.query
+	}
+	return r.URL.Query()
 }
 
 // formatAliases maps _format values onto a media type; the empty string
@@ -56,8 +66,8 @@ var formatAliases = map[string]string{
 // no JSON form is acceptable) and reads _pretty.
 func (s *Server) negotiate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		v := view{contentType: mediaFHIRJSON + "; charset=utf-8"}
 		q := r.URL.Query()
+		v := view{contentType: mediaFHIRJSON + "; charset=utf-8", query: q}
 		fail := func(err error) {
 			s.writeError(w, r.WithContext(context.WithValue(r.Context(), viewKey{}, v)), err)
 		}

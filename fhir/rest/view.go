@@ -63,7 +63,7 @@ func (es *elementSets) element(key string) string {
 // or nil when the whole resource is wanted. It fails with Invalid (400) for
 // a value it does not know; _summary=count is only meaningful for searches.
 func subsetter(r *http.Request) (func(typ string) func(key string) bool, error) {
-	q := r.URL.Query()
+	q := queryOf(r)
 	summary, elements := q.Get("_summary"), q.Get("_elements")
 	if summary != "" && elements != "" {
 		return nil, fhir.Errorf(fhir.Invalid, "_elements", "_summary and _elements cannot be combined")

@@ -90,6 +90,21 @@ func (s *Store) after(prev time.Time) time.Time {
 	return t
 }
 
+// querier is what both a pool and a transaction offer; the single-statement
+// writes run on either.
+type querier interface {
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+}
+
+// Writes take one of two paths. The fast path is optimistic: it reads the
+// current version without a lock and writes the new version with one
+// statement that only succeeds if that version is still current (resource
+// row and history row together, atomically, in one round trip). When a
+// concurrent writer wins the race and the caller gave no If-Match, the slow
+// path repeats the write in a transaction that locks the row, so blind
+// writers queue up instead of retrying forever.
+
 // Create implements fhir.Store.
 func (s *Store) Create(ctx context.Context, w fhir.Write) (out fhir.Outcome, err error) {
 	defer wrap(&err, "postgres.Create(%q)", w.Type)
@@ -97,24 +112,20 @@ func (s *Store) Create(ctx context.Context, w fhir.Write) (out fhir.Outcome, err
 	if id == "" {
 		id = s.NewID()
 	}
-	err = s.inTx(ctx, func(tx pgx.Tx) error {
-		r, err := s.insertNew(ctx, tx, w, id, fhir.MethodCreate)
-		if err != nil {
-			return err
-		}
-		if r == nil {
-			// Only possible with a caller-chosen id.
-			return fhir.Errorf(fhir.Conflict, w.Type+".id", "%s/%s already exists", w.Type, id)
-		}
-		out = fhir.Outcome{Resource: *r, Created: true}
-		return nil
-	})
-	return out, err
+	r, err := s.insertNew(ctx, s.pool, w, id, fhir.MethodCreate)
+	if err != nil {
+		return out, err
+	}
+	if r == nil {
+		// Only possible with a caller-chosen id.
+		return out, fhir.Errorf(fhir.Conflict, w.Type+".id", "%s/%s already exists", w.Type, id)
+	}
+	return fhir.Outcome{Resource: *r, Created: true}, nil
 }
 
-// insertNew writes version 1 of a new resource. It returns nil, nil when
-// (type, id) already exists.
-func (s *Store) insertNew(ctx context.Context, tx pgx.Tx, w fhir.Write, id string, m fhir.Method) (*fhir.Resource, error) {
+// insertNew writes version 1 of a new resource and its history row in one
+// statement. It returns nil, nil when (type, id) already exists.
+func (s *Store) insertNew(ctx context.Context, q querier, w fhir.Write, id string, m fhir.Method) (*fhir.Resource, error) {
 	r := fhir.Resource{Type: w.Type, ID: id, VersionID: 1, LastUpdated: s.now()}
 	body, err := w.Render(fhir.Meta{ID: id, VersionID: 1, LastUpdated: r.LastUpdated})
 	if err != nil {
@@ -122,28 +133,22 @@ func (s *Store) insertNew(ctx context.Context, tx pgx.Tx, w fhir.Write, id strin
 	}
 	r.Body = body
 	var rid int64
-	err = tx.QueryRow(ctx, `INSERT INTO resources (type, id, version, last_updated, body)
-		VALUES ($1, $2, 1, $3, $4) ON CONFLICT (type, id) DO NOTHING RETURNING rid`,
-		w.Type, id, r.LastUpdated, body).Scan(&rid)
+	err = q.QueryRow(ctx, `WITH r AS (
+			INSERT INTO resources (type, id, version, last_updated, body)
+			VALUES ($1, $2, 1, $3, $4) ON CONFLICT (type, id) DO NOTHING RETURNING rid)
+		INSERT INTO resource_history (rid, type, id, version, last_updated, method, body)
+		SELECT rid, $1, $2, 1, $3, $5, $4 FROM r RETURNING rid`,
+		w.Type, id, r.LastUpdated, body, string(m)).Scan(&rid)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, err
 	}
-	if err := insertHistory(ctx, tx, rid, r, m); err != nil {
-		return nil, err
-	}
 	return &r, nil
 }
 
-func insertHistory(ctx context.Context, tx pgx.Tx, rid int64, r fhir.Resource, m fhir.Method) error {
-	_, err := tx.Exec(ctx, `INSERT INTO resource_history (rid, type, id, version, last_updated, method, body)
-		VALUES ($1, $2, $3, $4, $5, $6, $7)`, rid, r.Type, r.ID, r.VersionID, r.LastUpdated, string(m), r.Body)
-	return err
-}
-
-// current is the locked current row of a resource.
+// current is the current row of a resource.
 type current struct {
 	rid         int64
 	version     int64
@@ -151,98 +156,150 @@ type current struct {
 	deleted     bool
 }
 
-// lockCurrent reads and locks the current row of (typ, id); ok is false when
-// the resource does not exist.
-func lockCurrent(ctx context.Context, tx pgx.Tx, typ, id string) (c current, ok bool, err error) {
-	err = tx.QueryRow(ctx, `SELECT rid, version, last_updated, deleted FROM resources
-		WHERE type = $1 AND id = $2 FOR UPDATE`, typ, id).Scan(&c.rid, &c.version, &c.lastUpdated, &c.deleted)
+// readCurrent reads the current row of (typ, id), locking it when lock is
+// set (inside a transaction); ok is false when the resource does not exist.
+func readCurrent(ctx context.Context, q querier, typ, id string, lock bool) (c current, ok bool, err error) {
+	sql := `SELECT rid, version, last_updated, deleted FROM resources WHERE type = $1 AND id = $2`
+	if lock {
+		sql += ` FOR UPDATE`
+	}
+	err = q.QueryRow(ctx, sql, typ, id).Scan(&c.rid, &c.version, &c.lastUpdated, &c.deleted)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return c, false, nil
 	}
 	return c, err == nil, err
 }
 
+// replace writes r as the version after cur, resource row and history row
+// in one statement, provided cur is still the current version. It reports
+// whether it wrote.
+func replace(ctx context.Context, q querier, cur current, r fhir.Resource, m fhir.Method) (bool, error) {
+	var rid int64
+	err := q.QueryRow(ctx, `WITH u AS (
+			UPDATE resources SET version = $3, last_updated = $4, deleted = $5, body = $6
+			WHERE rid = $1 AND version = $2 RETURNING rid, type, id)
+		INSERT INTO resource_history (rid, type, id, version, last_updated, method, body)
+		SELECT rid, type, id, $3, $4, $7, $6 FROM u RETURNING rid`,
+		cur.rid, cur.version, r.VersionID, r.LastUpdated, r.Deleted, r.Body, string(m)).Scan(&rid)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
 func preconditionFailed(typ, id string, want, have int64) error {
 	return fhir.Errorf(fhir.PreconditionFailed, "", "If-Match expects version %d of %s/%s, but the current version is %d", want, typ, id, have)
+}
+
+func preconditionMissing(typ, id string, want int64) error {
+	return fhir.Errorf(fhir.PreconditionFailed, "", "If-Match expects version %d of %s/%s, which does not exist", want, typ, id)
 }
 
 // Update implements fhir.Store.
 func (s *Store) Update(ctx context.Context, w fhir.Write) (out fhir.Outcome, err error) {
 	defer wrap(&err, "postgres.Update(%q, %q)", w.Type, w.ID)
+	out, done, err := s.update(ctx, s.pool, w, false)
+	if done || err != nil {
+		return out, err
+	}
 	err = s.inTx(ctx, func(tx pgx.Tx) error {
-		cur, ok, err := lockCurrent(ctx, tx, w.Type, w.ID)
-		if err != nil {
-			return err
+		var done bool
+		out, done, err = s.update(ctx, tx, w, true)
+		if err == nil && !done {
+			err = errRetry // the row was created concurrently: lock it now
 		}
-		if !ok {
-			if w.IfMatch != 0 {
-				return fhir.Errorf(fhir.PreconditionFailed, "", "If-Match expects version %d of %s/%s, which does not exist", w.IfMatch, w.Type, w.ID)
-			}
-			r, err := s.insertNew(ctx, tx, w, w.ID, fhir.MethodUpdate)
-			if err != nil {
-				return err
-			}
-			if r == nil {
-				return errRetry // created concurrently: update it instead
-			}
-			out = fhir.Outcome{Resource: *r, Created: true}
-			return nil
-		}
-		if w.IfMatch != 0 && w.IfMatch != cur.version {
-			return preconditionFailed(w.Type, w.ID, w.IfMatch, cur.version)
-		}
-		r := fhir.Resource{Type: w.Type, ID: w.ID, VersionID: cur.version + 1, LastUpdated: s.after(cur.lastUpdated)}
-		if r.Body, err = w.Render(fhir.Meta{ID: w.ID, VersionID: r.VersionID, LastUpdated: r.LastUpdated}); err != nil {
-			return err
-		}
-		if _, err := tx.Exec(ctx, `UPDATE resources SET version = $2, last_updated = $3, deleted = false, body = $4
-			WHERE rid = $1`, cur.rid, r.VersionID, r.LastUpdated, r.Body); err != nil {
-			return err
-		}
-		if err := insertHistory(ctx, tx, cur.rid, r, fhir.MethodUpdate); err != nil {
-			return err
-		}
-		// Writing over a tombstone brings the resource back: 201, as for a create.
-		out = fhir.Outcome{Resource: r, Created: cur.deleted}
-		return nil
+		return err
 	})
 	return out, err
+}
+
+// update tries to write the next version of w.ID on q. done is false when a
+// concurrent writer got in between and the caller should take the locked
+// path; with If-Match that is a 412 instead.
+func (s *Store) update(ctx context.Context, q querier, w fhir.Write, lock bool) (out fhir.Outcome, done bool, err error) {
+	cur, ok, err := readCurrent(ctx, q, w.Type, w.ID, lock)
+	if err != nil {
+		return out, false, err
+	}
+	if !ok {
+		if w.IfMatch != 0 {
+			return out, false, preconditionMissing(w.Type, w.ID, w.IfMatch)
+		}
+		r, err := s.insertNew(ctx, q, w, w.ID, fhir.MethodUpdate)
+		if err != nil || r == nil {
+			return out, false, err
+		}
+		return fhir.Outcome{Resource: *r, Created: true}, true, nil
+	}
+	if w.IfMatch != 0 && w.IfMatch != cur.version {
+		return out, false, preconditionFailed(w.Type, w.ID, w.IfMatch, cur.version)
+	}
+	r := fhir.Resource{Type: w.Type, ID: w.ID, VersionID: cur.version + 1, LastUpdated: s.after(cur.lastUpdated)}
+	if r.Body, err = w.Render(fhir.Meta{ID: w.ID, VersionID: r.VersionID, LastUpdated: r.LastUpdated}); err != nil {
+		return out, false, err
+	}
+	wrote, err := replace(ctx, q, cur, r, fhir.MethodUpdate)
+	if err != nil {
+		return out, false, err
+	}
+	if !wrote {
+		if w.IfMatch != 0 {
+			return out, false, fhir.Errorf(fhir.PreconditionFailed, "", "%s/%s changed after version %d while this update was in flight", w.Type, w.ID, w.IfMatch)
+		}
+		return out, false, nil
+	}
+	// Writing over a tombstone brings the resource back: 201, as for a create.
+	return fhir.Outcome{Resource: r, Created: cur.deleted}, true, nil
 }
 
 // Delete implements fhir.Store.
 func (s *Store) Delete(ctx context.Context, typ, id string, ifMatch int64) (out fhir.Outcome, err error) {
 	defer wrap(&err, "postgres.Delete(%q, %q)", typ, id)
+	out, done, err := s.delete(ctx, s.pool, typ, id, ifMatch, false)
+	if done || err != nil {
+		return out, err
+	}
 	err = s.inTx(ctx, func(tx pgx.Tx) error {
-		cur, ok, err := lockCurrent(ctx, tx, typ, id)
-		if err != nil {
-			return err
+		var done bool
+		out, done, err = s.delete(ctx, tx, typ, id, ifMatch, true)
+		if err == nil && !done {
+			err = errRetry
 		}
-		if !ok {
-			if ifMatch != 0 {
-				return fhir.Errorf(fhir.PreconditionFailed, "", "If-Match expects version %d of %s/%s, which does not exist", ifMatch, typ, id)
-			}
-			out = fhir.Outcome{Resource: fhir.Resource{Type: typ, ID: id}, Unchanged: true}
-			return nil
-		}
-		if ifMatch != 0 && ifMatch != cur.version {
-			return preconditionFailed(typ, id, ifMatch, cur.version)
-		}
-		if cur.deleted {
-			out = fhir.Outcome{Resource: fhir.Resource{Type: typ, ID: id, VersionID: cur.version, LastUpdated: cur.lastUpdated, Deleted: true}, Unchanged: true}
-			return nil
-		}
-		r := fhir.Resource{Type: typ, ID: id, VersionID: cur.version + 1, LastUpdated: s.after(cur.lastUpdated), Deleted: true}
-		if _, err := tx.Exec(ctx, `UPDATE resources SET version = $2, last_updated = $3, deleted = true, body = NULL
-			WHERE rid = $1`, cur.rid, r.VersionID, r.LastUpdated); err != nil {
-			return err
-		}
-		if err := insertHistory(ctx, tx, cur.rid, r, fhir.MethodDelete); err != nil {
-			return err
-		}
-		out = fhir.Outcome{Resource: r}
-		return nil
+		return err
 	})
 	return out, err
+}
+
+func (s *Store) delete(ctx context.Context, q querier, typ, id string, ifMatch int64, lock bool) (out fhir.Outcome, done bool, err error) {
+	cur, ok, err := readCurrent(ctx, q, typ, id, lock)
+	if err != nil {
+		return out, false, err
+	}
+	if !ok {
+		if ifMatch != 0 {
+			return out, false, preconditionMissing(typ, id, ifMatch)
+		}
+		return fhir.Outcome{Resource: fhir.Resource{Type: typ, ID: id}, Unchanged: true}, true, nil
+	}
+	if ifMatch != 0 && ifMatch != cur.version {
+		return out, false, preconditionFailed(typ, id, ifMatch, cur.version)
+	}
+	if cur.deleted {
+		tomb := fhir.Resource{Type: typ, ID: id, VersionID: cur.version, LastUpdated: cur.lastUpdated.UTC(), Deleted: true}
+		return fhir.Outcome{Resource: tomb, Unchanged: true}, true, nil
+	}
+	r := fhir.Resource{Type: typ, ID: id, VersionID: cur.version + 1, LastUpdated: s.after(cur.lastUpdated), Deleted: true}
+	wrote, err := replace(ctx, q, cur, r, fhir.MethodDelete)
+	if err != nil {
+		return out, false, err
+	}
+	if !wrote {
+		if ifMatch != 0 {
+			return out, false, fhir.Errorf(fhir.PreconditionFailed, "", "%s/%s changed after version %d while this delete was in flight", typ, id, ifMatch)
+		}
+		return out, false, nil
+	}
+	return fhir.Outcome{Resource: r}, true, nil
 }
 
 // Read implements fhir.Store.
@@ -330,10 +387,11 @@ func (s *Store) History(ctx context.Context, q fhir.HistoryQuery) (page fhir.His
 			return page, err
 		}
 	}
-	count := q.Count
-	if count <= 0 {
-		count = 50
+	if q.Count <= 0 {
+		// No entries asked for: only that the resource exists, and the total.
+		return page, nil
 	}
+	count := q.Count
 	pageFilter := filter
 	if q.Before > 0 {
 		pageFilter += " AND h.seq < " + arg(q.Before)

@@ -109,6 +109,9 @@ func CapabilityStatement(c Capabilities) ([]byte, error) {
 		FHIRVersion: "4.0.1",
 		Format:      c.Formats,
 	}
+	if len(cs.Format) == 0 {
+		cs.Format = []string{"application/fhir+json"}
+	}
 	rest := capRest{Mode: "server", Interaction: codes(c.SystemInteractions)}
 	for _, t := range ResourceTypes() {
 		rest.Resource = append(rest.Resource, capResource{

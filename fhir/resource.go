@@ -49,6 +49,9 @@ type Write struct {
 	IfMatch int64
 	// Render produces the body once id, version and time are known.
 	Render RenderFunc
+	// Index holds the search index entries of the new version; nil writes
+	// none.
+	Index *Index
 }
 
 // Method says how a version came to be, as recorded in history.

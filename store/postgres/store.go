@@ -132,13 +132,15 @@ func (s *Store) insertNew(ctx context.Context, q querier, w fhir.Write, id strin
 		return nil, err
 	}
 	r.Body = body
-	var rid int64
-	err = q.QueryRow(ctx, `WITH r AS (
+	args := sqlArgs{w.Type, id, r.LastUpdated, body, string(m)}
+	sql := `WITH r AS (
 			INSERT INTO resources (type, id, version, last_updated, body)
-			VALUES ($1, $2, 1, $3, $4) ON CONFLICT (type, id) DO NOTHING RETURNING rid)
-		INSERT INTO resource_history (rid, type, id, version, last_updated, method, body)
-		SELECT rid, $1, $2, 1, $3, $5, $4 FROM r RETURNING rid`,
-		w.Type, id, r.LastUpdated, body, string(m)).Scan(&rid)
+			VALUES ($1, $2, 1, $3, $4) ON CONFLICT (type, id) DO NOTHING RETURNING rid),
+		h AS (INSERT INTO resource_history (rid, type, id, version, last_updated, method, body)
+			SELECT rid, $1, $2, 1, $3, $5, $4 FROM r)` + indexCTEs("r", w.Index, false, &args) + `
+		SELECT rid FROM r`
+	var rid int64
+	err = q.QueryRow(ctx, sql, args...).Scan(&rid)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil
 	}
@@ -170,17 +172,19 @@ func readCurrent(ctx context.Context, q querier, typ, id string, lock bool) (c c
 	return c, err == nil, err
 }
 
-// replace writes r as the version after cur, resource row and history row
-// in one statement, provided cur is still the current version. It reports
-// whether it wrote.
-func replace(ctx context.Context, q querier, cur current, r fhir.Resource, m fhir.Method) (bool, error) {
-	var rid int64
-	err := q.QueryRow(ctx, `WITH u AS (
+// replace writes r as the version after cur, resource row, history row and
+// index rows (x; nil for a tombstone, which removes them) in one statement,
+// provided cur is still the current version. It reports whether it wrote.
+func replace(ctx context.Context, q querier, cur current, r fhir.Resource, m fhir.Method, x *fhir.Index) (bool, error) {
+	args := sqlArgs{cur.rid, cur.version, r.VersionID, r.LastUpdated, r.Deleted, r.Body, string(m)}
+	sql := `WITH u AS (
 			UPDATE resources SET version = $3, last_updated = $4, deleted = $5, body = $6
-			WHERE rid = $1 AND version = $2 RETURNING rid, type, id)
-		INSERT INTO resource_history (rid, type, id, version, last_updated, method, body)
-		SELECT rid, type, id, $3, $4, $7, $6 FROM u RETURNING rid`,
-		cur.rid, cur.version, r.VersionID, r.LastUpdated, r.Deleted, r.Body, string(m)).Scan(&rid)
+			WHERE rid = $1 AND version = $2 RETURNING rid, type, id),
+		h AS (INSERT INTO resource_history (rid, type, id, version, last_updated, method, body)
+			SELECT rid, type, id, $3, $4, $7, $6 FROM u)` + indexCTEs("u", x, true, &args) + `
+		SELECT rid FROM u`
+	var rid int64
+	err := q.QueryRow(ctx, sql, args...).Scan(&rid)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return false, nil
 	}
@@ -238,7 +242,7 @@ func (s *Store) update(ctx context.Context, q querier, w fhir.Write, lock bool) 
 	if r.Body, err = w.Render(fhir.Meta{ID: w.ID, VersionID: r.VersionID, LastUpdated: r.LastUpdated}); err != nil {
 		return out, false, err
 	}
-	wrote, err := replace(ctx, q, cur, r, fhir.MethodUpdate)
+	wrote, err := replace(ctx, q, cur, r, fhir.MethodUpdate, w.Index)
 	if err != nil {
 		return out, false, err
 	}
@@ -289,7 +293,7 @@ func (s *Store) delete(ctx context.Context, q querier, typ, id string, ifMatch i
 		return fhir.Outcome{Resource: tomb, Unchanged: true}, true, nil
 	}
 	r := fhir.Resource{Type: typ, ID: id, VersionID: cur.version + 1, LastUpdated: s.after(cur.lastUpdated), Deleted: true}
-	wrote, err := replace(ctx, q, cur, r, fhir.MethodDelete)
+	wrote, err := replace(ctx, q, cur, r, fhir.MethodDelete, nil)
 	if err != nil {
 		return out, false, err
 	}

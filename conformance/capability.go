@@ -3,6 +3,7 @@ package conformance
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/digitaleouder/ouder/conformance/searchparam"
 	"time"
 )
 
@@ -25,6 +26,9 @@ type Capabilities struct {
 	ConditionalRead string
 	// Formats are the mime types served (format is 0..* in CapabilityStatement).
 	Formats []string
+	// Search is the registry of search parameters listed per type (nil:
+	// none).
+	Search *searchparam.Registry
 }
 
 type capStatement struct {
@@ -58,15 +62,24 @@ type capRest struct {
 }
 
 type capResource struct {
-	Type              string    `json:"type"`
-	Interaction       []capCode `json:"interaction"`
-	Versioning        string    `json:"versioning"`
-	ReadHistory       bool      `json:"readHistory"`
-	UpdateCreate      bool      `json:"updateCreate"`
-	ConditionalCreate bool      `json:"conditionalCreate"`
-	ConditionalRead   string    `json:"conditionalRead"`
-	ConditionalUpdate bool      `json:"conditionalUpdate"`
-	ConditionalDelete string    `json:"conditionalDelete"`
+	Type              string     `json:"type"`
+	Interaction       []capCode  `json:"interaction"`
+	Versioning        string     `json:"versioning"`
+	ReadHistory       bool       `json:"readHistory"`
+	UpdateCreate      bool       `json:"updateCreate"`
+	ConditionalCreate bool       `json:"conditionalCreate"`
+	ConditionalRead   string     `json:"conditionalRead"`
+	ConditionalUpdate bool       `json:"conditionalUpdate"`
+	ConditionalDelete string     `json:"conditionalDelete"`
+	SearchInclude     []string   `json:"searchInclude,omitempty"`
+	SearchRevInclude  []string   `json:"searchRevInclude,omitempty"`
+	SearchParam       []capParam `json:"searchParam,omitempty"`
+}
+
+type capParam struct {
+	Name       string `json:"name"`
+	Definition string `json:"definition,omitempty"`
+	Type       string `json:"type"`
 }
 
 type capCode struct {
@@ -113,8 +126,38 @@ func CapabilityStatement(c Capabilities) ([]byte, error) {
 		cs.Format = []string{"application/fhir+json"}
 	}
 	rest := capRest{Mode: "server", Interaction: codes(c.SystemInteractions)}
+	revIncludes := map[string][]string{}
+	if c.Search != nil {
+		for _, t := range ResourceTypes() {
+			for _, p := range c.Search.Params(t) {
+				if p.Kind != searchparam.Reference || p.NotIndexed != "" {
+					continue
+				}
+				for _, target := range p.Targets {
+					revIncludes[target] = append(revIncludes[target], t+":"+p.Code)
+				}
+			}
+		}
+	}
 	for _, t := range ResourceTypes() {
+		var params []capParam
+		var includes []string
+		if c.Search != nil {
+			includes = append(includes, "*")
+			for _, p := range c.Search.Params(t) {
+				if p.NotIndexed != "" {
+					continue
+				}
+				params = append(params, capParam{Name: p.Code, Definition: p.URL, Type: p.Kind})
+				if p.Kind == searchparam.Reference {
+					includes = append(includes, t+":"+p.Code)
+				}
+			}
+		}
 		rest.Resource = append(rest.Resource, capResource{
+			SearchParam:       params,
+			SearchInclude:     includes,
+			SearchRevInclude:  revIncludes[t],
 			Type:              t,
 			Interaction:       codes(c.TypeInteractions),
 			Versioning:        "versioned-update",

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"flag"
+	"github.com/digitaleouder/ouder/conformance/searchparam"
 	"os"
 	"path/filepath"
 	"testing"
@@ -17,13 +18,26 @@ var update = flag.Bool("update", false, "rewrite golden files")
 // testCapabilities is a fixed description of a server, as the REST layer
 // would give it (rest.TypeInteractions and rest.SystemInteractions; the REST
 // package's own test checks that it serves them).
-var testCapabilities = Capabilities{
+// testCapabilities is a statement with the search parameter registry, so
+// the golden file also pins the searchParam, searchInclude and
+// searchRevInclude lists.
+var testCapabilities = func() Capabilities {
+	reg, err := searchparam.Builtin()
+	if err != nil {
+		panic(err)
+	}
+	c := baseCapabilities
+	c.Search = reg
+	return c
+}()
+
+var baseCapabilities = Capabilities{
 	Software:           "Digitale Ouder ouderd",
 	Version:            "1.2.3",
 	BaseURL:            "https://fhir.example.nl/fhir",
 	Date:               time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC),
-	TypeInteractions:   []string{"read", "vread", "update", "delete", "history-instance", "history-type", "create"},
-	SystemInteractions: []string{"history-system"},
+	TypeInteractions:   []string{"read", "vread", "update", "delete", "history-instance", "history-type", "create", "search-type"},
+	SystemInteractions: []string{"history-system", "search-system"},
 	ConditionalRead:    "full-support",
 	Formats:            []string{"application/fhir+json", "application/json"},
 }

@@ -5,6 +5,8 @@
 package conformance
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"reflect"
@@ -15,6 +17,7 @@ import (
 	"github.com/google/fhir/go/jsonformat"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/digitaleouder/ouder/conformance/searchparam"
 	"github.com/digitaleouder/ouder/fhir"
 	"github.com/digitaleouder/ouder/fhir/rawjson"
 )
@@ -23,10 +26,13 @@ import (
 // exhaust the stack of the parser.
 const maxNesting = 64
 
-// Parser turns request bodies into validated resources. It is safe for
-// concurrent use.
+// Parser turns request bodies into validated resources with their search
+// index entries. It is safe for concurrent use.
 type Parser struct {
 	um *jsonformat.Unmarshaller
+	// Registry returns the search parameters to index with; nil indexes
+	// nothing.
+	Registry func() *searchparam.Registry
 }
 
 // NewParser returns a Parser for FHIR R4 JSON that validates structure,
@@ -48,6 +54,8 @@ type Resource struct {
 	Type    string
 	ID      string
 	Message proto.Message
+	// Index holds the search index entries (nil without a registry).
+	Index   *fhir.Index
 	members []rawjson.Member
 }
 
@@ -91,7 +99,28 @@ func (p *Parser) Parse(body []byte, wantType string) (*Resource, error) {
 	if len(rep.issues) > 0 {
 		return nil, &fhir.Error{Kind: fhir.Invalid, Issues: rep.issues}
 	}
-	return &Resource{Type: typ, ID: id, Message: msg, members: members}, nil
+	res := &Resource{Type: typ, ID: id, Message: msg, members: members}
+	if p.Registry != nil {
+		if res.Index, err = p.index(typ, body); err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+// index extracts the search index entries of a valid resource.
+func (p *Parser) index(typ string, body []byte) (*fhir.Index, error) {
+	var generic map[string]any
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	if err := dec.Decode(&generic); err != nil {
+		return nil, fmt.Errorf("conformance: decode for indexing: %w", err)
+	}
+	x, err := p.Registry().Extract(typ, generic)
+	if err != nil {
+		return nil, fmt.Errorf("conformance: index %s: %w", typ, err)
+	}
+	return &x, nil
 }
 
 // reporter collects jsonformat's validation findings as issues.

@@ -22,7 +22,9 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/digitaleouder/ouder/conformance"
+	"github.com/digitaleouder/ouder/conformance/searchparam"
 	"github.com/digitaleouder/ouder/fhir/rest"
+	"github.com/digitaleouder/ouder/fhir/search"
 	"github.com/digitaleouder/ouder/store/pgcluster"
 	"github.com/digitaleouder/ouder/store/postgres"
 )
@@ -192,14 +194,21 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if base == "" {
 		base = "http://" + m.ln.Addr().String() + "/fhir"
 	}
+	registry, err := searchparam.Builtin()
+	if err != nil {
+		return err
+	}
 	parser, err := conformance.NewParser()
 	if err != nil {
 		return err
 	}
+	parser.Registry = func() *searchparam.Registry { return registry }
 	store := postgres.New(m.pool)
 	api, err := rest.New(rest.Config{
-		Store:   store,
-		Parser:  parser,
+		Store:        store,
+		Parser:       parser,
+		Searcher:     store,
+		SearchParser: &search.Parser{Registry: registry, Fold: searchparam.Fold, Base: base},
 		BaseURL: base,
 		MaxBody: m.Config.MaxBody,
 		Logger:  m.Logger,

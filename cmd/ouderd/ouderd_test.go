@@ -236,7 +236,7 @@ func TestTwoInstances(t *testing.T) {
 	}
 	writers.Wait()
 	if count[200] != 1 || count[412] != 19 {
-		t.Errorf("statuses across instances = %v, want 1 x 200, 19 x 412", count)
+		t.Errorf("statuses across instances = %v, want 1 x 200, 19 x 412\n%s", count, a.stderr.String())
 	}
 
 	// Creates through both land with distinct ids and one shared history.

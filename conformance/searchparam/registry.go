@@ -79,6 +79,16 @@ var notIndexed = map[string]string{
 	"near":     "geographic distance search (Location near) is not supported",
 }
 
+// componentErrata corrects the component definitions that R4 (4.0.1) gets
+// wrong, by composite URL and component expression: DocumentReference
+// relationship gives its code component the definition of relatesto (a
+// reference) and its target component that of relation (a token), so each
+// would be read as the other's kind. R5 has them the right way round.
+var componentErrata = map[[2]string]string{
+	{"http://hl7.org/fhir/SearchParameter/DocumentReference-relationship", "code"}:   "http://hl7.org/fhir/SearchParameter/DocumentReference-relation",
+	{"http://hl7.org/fhir/SearchParameter/DocumentReference-relationship", "target"}: "http://hl7.org/fhir/SearchParameter/DocumentReference-relatesto",
+}
+
 // Registry is an immutable set of search parameters. It is safe for
 // concurrent use; New builds one with custom parameters added.
 type Registry struct {
@@ -128,6 +138,9 @@ func build(custom []r4.SearchParam) (*Registry, error) {
 		}
 		var comps []Component
 		for _, c := range sp.Component {
+			if fixed, ok := componentErrata[[2]string{sp.URL, c.Expression}]; ok && !isCustom {
+				c.Definition = fixed
+			}
 			def, ok := byURL[c.Definition]
 			if !ok {
 				return fmt.Errorf("search parameter %s: component definition %s is unknown", sp.URL, c.Definition)

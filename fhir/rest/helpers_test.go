@@ -16,7 +16,9 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/digitaleouder/ouder/conformance"
+	"github.com/digitaleouder/ouder/conformance/searchparam"
 	"github.com/digitaleouder/ouder/fhir/rest"
+	"github.com/digitaleouder/ouder/fhir/search"
 	"github.com/digitaleouder/ouder/store/pgtest"
 	"github.com/digitaleouder/ouder/store/postgres"
 )
@@ -39,10 +41,18 @@ func newServer(tb testing.TB, opts ...serverOption) *testServer {
 	if err != nil {
 		tb.Fatal(err)
 	}
+	registry, err := searchparam.Builtin()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	parser.Registry = func() *searchparam.Registry { return registry }
 	logs := &lockedWriter{w: &bytes.Buffer{}}
+	store := postgres.New(pool)
 	cfg := rest.Config{
-		Store:   postgres.New(pool),
-		Parser:  parser,
+		Store:        store,
+		Parser:       parser,
+		Searcher:     store,
+		SearchParser: &search.Parser{Registry: registry, Fold: searchparam.Fold},
 		Logger:  slog.New(slog.NewJSONHandler(logs, nil)),
 		Version: "test",
 		Now:     func() time.Time { return time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC) },
@@ -55,11 +65,11 @@ func newServer(tb testing.TB, opts ...serverOption) *testServer {
 	ts.Server = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { handler.ServeHTTP(w, r) }))
 	ts.Start()
 	cfg.BaseURL = ts.URL + "/fhir"
+	cfg.SearchParser.Base = cfg.BaseURL
 	api, err := rest.New(cfg)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	store := cfg.Store
 	handler = api.Routes(func(r *http.Request) error { return store.Ping(r.Context()) })
 	tb.Cleanup(ts.Close)
 	return ts

@@ -131,6 +131,7 @@ type link struct{ relation, url string }
 type bundleEntry struct {
 	fullURL      string
 	resource     json.RawMessage
+	searchMode   string // match | include | outcome, for searchsets
 	method, url  string
 	status, etag string
 	lastModified time.Time
@@ -176,11 +177,21 @@ func (b *bundle) bytes() []byte {
 			if i > 0 {
 				buf.WriteByte(',')
 			}
-			buf.WriteString(`{"fullUrl":`)
-			str(e.fullURL)
+			buf.WriteByte('{')
+			sep := ""
+			if e.fullURL != "" {
+				buf.WriteString(`"fullUrl":`)
+				str(e.fullURL)
+				sep = ","
+			}
 			if e.resource != nil {
-				buf.WriteString(`,"resource":`)
+				buf.WriteString(sep + `"resource":`)
 				buf.Write(e.resource)
+			}
+			if e.searchMode != "" {
+				buf.WriteString(`,"search":{"mode":`)
+				str(e.searchMode)
+				buf.WriteByte('}')
 			}
 			if e.method != "" {
 				buf.WriteString(`,"request":{"method":`)

@@ -101,6 +101,8 @@ func TestMetadata(t *testing.T) {
 		{"history-type", "GET", "/fhir/Patient/_history", "", http.StatusOK},
 		{"create", "POST", "/fhir/Patient", patient, http.StatusCreated},
 		{"history-system", "GET", "/fhir/_history", "", http.StatusOK},
+		{"search-type", "GET", "/fhir/Patient?_id=" + id, "", http.StatusOK},
+		{"search-system", "GET", "/fhir/?_type=Patient&_id=" + id, "", http.StatusOK},
 		{"delete", "DELETE", "/fhir/Patient/" + id, "", http.StatusNoContent},
 	}
 	listed := append(slices.Clone(patientInteractions), codesOf(server.Interaction)...)

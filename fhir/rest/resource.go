@@ -107,7 +107,7 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	out, err := s.store.Create(r.Context(), fhir.Write{Type: typ, Render: res.Render})
+	out, err := s.store.Create(r.Context(), fhir.Write{Type: typ, Render: res.Render, Index: res.Index})
 	if err != nil {
 		return err
 	}
@@ -141,7 +141,7 @@ func (s *Server) update(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	out, err := s.store.Update(r.Context(), fhir.Write{Type: typ, ID: id, IfMatch: version, Render: res.Render})
+	out, err := s.store.Update(r.Context(), fhir.Write{Type: typ, ID: id, IfMatch: version, Render: res.Render, Index: res.Index})
 	if err != nil {
 		return err
 	}

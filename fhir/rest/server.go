@@ -14,6 +14,7 @@ import (
 
 	"github.com/digitaleouder/ouder/conformance"
 	"github.com/digitaleouder/ouder/fhir"
+	"github.com/digitaleouder/ouder/fhir/search"
 )
 
 // DefaultMaxBody is the request body limit when Config.MaxBody is zero.
@@ -23,6 +24,10 @@ const DefaultMaxBody = 8 << 20
 type Config struct {
 	Store  fhir.Store
 	Parser *conformance.Parser
+	// Searcher runs searches; SearchParser reads search requests. Both
+	// must be set.
+	Searcher     search.Searcher
+	SearchParser *search.Parser
 	// BaseURL is the absolute FHIR base (for example
 	// http://127.0.0.1:8080/fhir), used in Location headers, fullUrls and
 	// paging links.
@@ -38,35 +43,39 @@ type Config struct {
 
 // Server serves the FHIR REST API. Create it with New.
 type Server struct {
-	store      fhir.Store
-	parser     *conformance.Parser
-	base       string
-	maxBody    int64
-	log        *slog.Logger
-	now        func() time.Time
-	capability []byte
-	isType     func(string) bool
+	store        fhir.Store
+	parser       *conformance.Parser
+	searcher     search.Searcher
+	searchParser *search.Parser
+	base         string
+	maxBody      int64
+	log          *slog.Logger
+	now          func() time.Time
+	capability   []byte
+	isType       func(string) bool
 }
 
 // TypeInteractions are the type- and instance-level interactions the route
 // table implements for every resource type; the CapabilityStatement is
 // generated from this list.
-var TypeInteractions = []string{"read", "vread", "update", "delete", "history-instance", "history-type", "create"}
+var TypeInteractions = []string{"read", "vread", "update", "delete", "history-instance", "history-type", "create", "search-type"}
 
 // SystemInteractions are the whole-system interactions the route table
 // implements.
-var SystemInteractions = []string{"history-system"}
+var SystemInteractions = []string{"history-system", "search-system"}
 
 // New returns a Server. It fails if the CapabilityStatement cannot be built.
 func New(c Config) (*Server, error) {
 	s := &Server{
-		store:   c.Store,
-		parser:  c.Parser,
-		base:    strings.TrimRight(c.BaseURL, "/"),
-		maxBody: c.MaxBody,
-		log:     c.Logger,
-		now:     c.Now,
-		isType:  conformance.IsResourceType,
+		store:        c.Store,
+		parser:       c.Parser,
+		searcher:     c.Searcher,
+		searchParser: c.SearchParser,
+		base:         strings.TrimRight(c.BaseURL, "/"),
+		maxBody:      c.MaxBody,
+		log:          c.Logger,
+		now:          c.Now,
+		isType:       conformance.IsResourceType,
 	}
 	if s.maxBody <= 0 {
 		s.maxBody = DefaultMaxBody
@@ -85,6 +94,7 @@ func New(c Config) (*Server, error) {
 		TypeInteractions:   TypeInteractions,
 		SystemInteractions: SystemInteractions,
 		ConditionalRead:    "full-support",
+		Search:             c.SearchParser.Registry,
 		Formats:            []string{mediaFHIRJSON, mediaJSON},
 	})
 	if err != nil {
@@ -117,10 +127,14 @@ func (s *Server) Routes(ready func(r *http.Request) error) http.Handler {
 	})
 	r.Route("/fhir", func(r chi.Router) {
 		r.Use(s.negotiate)
+		r.Get("/", s.h(s.search))
+		r.Post("/_search", s.h(s.search))
 		r.Get("/metadata", s.h(s.metadata))
 		r.Get("/_history", s.h(s.history))
 		r.Route("/{type}", func(r chi.Router) {
 			r.Use(s.knownType)
+			r.Get("/", s.h(s.search))
+			r.Post("/_search", s.h(s.search))
 			r.Post("/", s.h(s.create))
 			r.Get("/_history", s.h(s.history))
 			r.Get("/{id}", s.h(s.read))

@@ -64,7 +64,11 @@ func (es *elementSets) element(key string) string {
 // a value it does not know; _summary=count is only meaningful for searches.
 func subsetter(r *http.Request) (func(typ string) func(key string) bool, error) {
 	q := queryOf(r)
-	summary, elements := q.Get("_summary"), q.Get("_elements")
+	return subsetFor(q.Get("_summary"), q.Get("_elements"))
+}
+
+// subsetFor is subsetter for given _summary and _elements values.
+func subsetFor(summary, elements string) (func(typ string) func(key string) bool, error) {
 	if summary != "" && elements != "" {
 		return nil, fhir.Errorf(fhir.Invalid, "_elements", "_summary and _elements cannot be combined")
 	}
@@ -85,6 +89,7 @@ func subsetter(r *http.Request) (func(typ string) func(key string) bool, error) 
 			return func(k string) bool { return k != "text" }
 		}, nil
 	case "count":
+		// Meaningful for searches only, which answer without entries.
 		return nil, fhir.Errorf(fhir.Invalid, "_summary", "_summary=count applies to searches only")
 	default:
 		return nil, fhir.Errorf(fhir.Invalid, "_summary", "_summary must be true, text, data, count or false, not %q", summary)

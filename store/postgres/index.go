@@ -127,12 +127,12 @@ func indexCTEs(src string, x *fhir.Index, replace bool, args *sqlArgs) string {
 		if n == 0 {
 			continue
 		}
-		fmt.Fprintf(&b, ",\n i%d AS (INSERT INTO %s (rid, param, grp, %s) SELECT %s.rid, u.* FROM %s, unnest(%s::bigint[], %s::integer[]",
+		fmt.Fprintf(&b, ",\n i%d AS (INSERT INTO %s (rid, param, grp, %s) SELECT %s.rid, v.* FROM %s, unnest(%s::bigint[], %s::integer[]",
 			i, t.name, strings.Join(t.columns, ", "), src, src, args.add(params), args.add(groups))
 		for j, c := range cols {
 			fmt.Fprintf(&b, ", %s::%s", args.add(c), t.casts[j])
 		}
-		b.WriteString(") u)")
+		b.WriteString(") v)")
 	}
 	return b.String()
 }

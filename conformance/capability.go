@@ -29,6 +29,9 @@ type Capabilities struct {
 	// Search is the registry of search parameters listed per type (nil:
 	// none).
 	Search *searchparam.Registry
+	// Compartments are the CompartmentDefinitions searches can be
+	// limited to.
+	Compartments []string
 }
 
 type capStatement struct {
@@ -59,6 +62,7 @@ type capRest struct {
 	Mode        string        `json:"mode"`
 	Resource    []capResource `json:"resource"`
 	Interaction []capCode     `json:"interaction,omitempty"`
+	Compartment []string      `json:"compartment,omitempty"`
 }
 
 type capResource struct {
@@ -125,7 +129,7 @@ func CapabilityStatement(c Capabilities) ([]byte, error) {
 	if len(cs.Format) == 0 {
 		cs.Format = []string{"application/fhir+json"}
 	}
-	rest := capRest{Mode: "server", Interaction: codes(c.SystemInteractions)}
+	rest := capRest{Mode: "server", Interaction: codes(c.SystemInteractions), Compartment: c.Compartments}
 	revIncludes := map[string][]string{}
 	if c.Search != nil {
 		for _, t := range ResourceTypes() {

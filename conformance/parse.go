@@ -101,15 +101,21 @@ func (p *Parser) Parse(body []byte, wantType string) (*Resource, error) {
 	}
 	res := &Resource{Type: typ, ID: id, Message: msg, members: members}
 	if p.Registry != nil {
-		if res.Index, err = p.index(typ, body); err != nil {
+		if res.Index, err = p.IndexOf(typ, body); err != nil {
 			return nil, err
 		}
 	}
 	return res, nil
 }
 
-// index extracts the search index entries of a valid resource.
-func (p *Parser) index(typ string, body []byte) (*fhir.Index, error) {
+// IndexOf extracts the search index entries of a valid resource of type typ
+// with the registry in force, without validating it again (for
+// reindexing stored resources). It fails if body is not JSON or the Parser
+// has no Registry.
+func (p *Parser) IndexOf(typ string, body []byte) (*fhir.Index, error) {
+	if p.Registry == nil {
+		return nil, fmt.Errorf("conformance: index %s: no search parameter registry", typ)
+	}
 	var generic map[string]any
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()

@@ -4,6 +4,7 @@
 //
 //	ouderctl migrate       apply the embedded schema migrations to DATABASE_URL
 //	ouderctl status        show the schema version and resource counts
+//	ouderctl reindex       show the reindexing jobs and their progress
 package main
 
 import (
@@ -14,6 +15,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -25,6 +27,7 @@ const usage = `usage: ouderctl [-database-url URL] <command>
 commands:
   migrate   apply the embedded schema migrations (ouderd also does this at start-up)
   status    show the schema version and how many resources and versions are stored
+  reindex   show the background reindexing jobs (queued when a SearchParameter changes) and their progress
 
 The database comes from -database-url or DATABASE_URL.
 `
@@ -52,7 +55,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 	}
 	cmd := fs.Arg(0)
 	switch cmd {
-	case "migrate", "status":
+	case "migrate", "status", "reindex":
 	default:
 		fmt.Fprint(out, usage)
 		return fmt.Errorf("unknown command %q", cmd)
@@ -79,6 +82,30 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 		}
 		fmt.Fprintf(out, "schema version %d (this build: %d)\nresources %d (deleted %d)\nversions %d\n",
 			st.SchemaVersion, postgres.LatestVersion(), st.Resources, st.Deleted, st.Versions)
+	case "reindex":
+		jobs, err := postgres.New(pool).ReindexJobs(ctx)
+		if err != nil {
+			return err
+		}
+		if len(jobs) == 0 {
+			fmt.Fprintln(out, "no reindexing jobs")
+		}
+		for _, j := range jobs {
+			state := "queued"
+			switch {
+			case j.Error != "":
+				state = "failed: " + j.Error
+			case j.FinishedAt != nil:
+				state = "finished " + j.FinishedAt.UTC().Format(time.RFC3339)
+			case j.StartedAt != nil:
+				state = "running"
+			}
+			pct := 100.0
+			if j.Total > 0 {
+				pct = 100 * float64(j.Done) / float64(j.Total)
+			}
+			fmt.Fprintf(out, "job %d: %d/%d resources (%.0f%%), %d types, %s (%s)\n", j.ID, j.Done, j.Total, pct, len(j.Types), state, j.Reason)
+		}
 	}
 	return nil
 }

@@ -21,6 +21,7 @@ func TestRun(t *testing.T) {
 	}{
 		{name: "migrate is idempotent", args: []string{"migrate"}, env: map[string]string{"DATABASE_URL": url}, want: "applied 0 migration(s)"},
 		{name: "status", args: []string{"-database-url", url, "status"}, want: "resources 0 (deleted 0)"},
+		{name: "reindex without jobs", args: []string{"-database-url", url, "reindex"}, want: "no reindexing jobs"},
 		{name: "no database", args: []string{"migrate"}, wantErr: "set DATABASE_URL"},
 		{name: "unknown command", args: []string{"frobnicate"}, wantErr: "unknown command"},
 		{name: "no command", args: nil, wantErr: "expected one command"},

@@ -57,6 +57,10 @@ type Main struct {
 	ln      net.Listener
 	srv     *http.Server
 	pprof   *http.Server
+	// stopBackground ends the background work (registry listener,
+	// reindex worker) and bgDone closes when it has.
+	stopBackground context.CancelFunc
+	bgDone         chan struct{}
 
 	done     chan struct{} // closed when serving stops for good
 	doneErr  error         // why, set before done is closed
@@ -194,21 +198,54 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if base == "" {
 		base = "http://" + m.ln.Addr().String() + "/fhir"
 	}
-	registry, err := searchparam.Builtin()
+	builtin, err := searchparam.Builtin()
 	if err != nil {
 		return err
 	}
+	live := searchparam.NewLive(builtin)
 	parser, err := conformance.NewParser()
 	if err != nil {
 		return err
 	}
-	parser.Registry = func() *searchparam.Registry { return registry }
+	parser.Registry = live.Get
 	store := postgres.New(m.pool)
+	store.Registry = live.Get
+	reload := func(ctx context.Context) error {
+		custom, err := store.CustomSearchParams(ctx)
+		if err != nil {
+			return err
+		}
+		reg, err := searchparam.New(custom)
+		if err != nil {
+			return fmt.Errorf("custom search parameters: %w", err)
+		}
+		live.Set(reg)
+		return nil
+	}
+	if err := reload(ctx); err != nil {
+		m.Logger.Error("custom search parameters not loaded; using the built-in ones", slog.String("error", err.Error()))
+	}
+	m.startBackground(store, parser, reload)
 	api, err := rest.New(rest.Config{
 		Store:        store,
 		Parser:       parser,
 		Searcher:     store,
-		SearchParser: &search.Parser{Registry: registry, Fold: searchparam.Fold, Base: base},
+		SearchParser: &search.Parser{Registry: builtin, Fold: searchparam.Fold, Base: base},
+		Registry:     live.Get,
+		SearchParamsChanged: func(ctx context.Context, types []string) error {
+			if err := reload(ctx); err != nil {
+				return err
+			}
+			if err := store.AnnounceSearchParams(ctx); err != nil {
+				return err
+			}
+			id, err := store.StartReindex(ctx, "SearchParameter changed", expandTypes(types))
+			if err != nil {
+				return err
+			}
+			m.Logger.Info("reindex queued", slog.Int64("job", id), slog.Any("types", types))
+			return nil
+		},
 		BaseURL: base,
 		MaxBody: m.Config.MaxBody,
 		Logger:  m.Logger,
@@ -243,6 +280,68 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	}
 	m.Logger.Info("listening", slog.String("addr", m.ln.Addr().String()), slog.String("fhir_base", base))
 	return nil
+}
+
+// expandTypes turns SearchParameter bases into concrete resource types.
+func expandTypes(bases []string) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, b := range bases {
+		list := []string{b}
+		if b == "Resource" || b == "DomainResource" {
+			list = conformance.ResourceTypes()
+		}
+		for _, t := range list {
+			if !seen[t] {
+				seen[t] = true
+				out = append(out, t)
+			}
+		}
+	}
+	return out
+}
+
+// startBackground runs the work that is not tied to a request: reloading
+// the search parameter registry when another instance announces a change,
+// and the reindex worker, which any instance may run (jobs are claimed in
+// the database).
+func (m *Main) startBackground(store *postgres.Store, parser *conformance.Parser, reload func(context.Context) error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	m.stopBackground = cancel
+	m.bgDone = make(chan struct{})
+	var wg sync.WaitGroup
+	wake := make(chan struct{}, 1)
+	poke := func() {
+		select {
+		case wake <- struct{}{}:
+		default:
+		}
+	}
+	wg.Go(func() {
+		store.ListenSearchParams(ctx, func() {
+			if err := reload(ctx); err != nil && ctx.Err() == nil {
+				m.Logger.Error("reload custom search parameters", slog.String("error", err.Error()))
+			}
+			poke()
+		})
+	})
+	wg.Go(func() {
+		for ctx.Err() == nil {
+			worked, err := store.ReindexStep(ctx, parser.IndexOf)
+			if err != nil && ctx.Err() == nil {
+				m.Logger.Error("reindex", slog.String("error", err.Error()))
+			}
+			if worked && err == nil {
+				continue
+			}
+			select {
+			case <-ctx.Done():
+			case <-wake:
+			case <-time.After(2 * time.Second):
+			}
+		}
+	})
+	go func() { wg.Wait(); close(m.bgDone) }()
 }
 
 // startPprof serves net/http/pprof on its own loopback listener, apart
@@ -351,6 +450,10 @@ func (m *Main) Close() error {
 	}
 	if m.pprof != nil {
 		errs = append(errs, m.pprof.Close())
+	}
+	if m.stopBackground != nil {
+		m.stopBackground()
+		<-m.bgDone
 	}
 	if m.pool != nil {
 		m.pool.Close()

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -399,5 +400,70 @@ func TestParseFlags(t *testing.T) {
 				t.Errorf("config = %+v", m.Config)
 			}
 		})
+	}
+}
+
+// TestCustomSearchParameter: a SearchParameter posted to one instance is
+// used by both, and the resources stored before it are reindexed in the
+// background.
+func TestCustomSearchParameter(t *testing.T) {
+	t.Parallel()
+	db := pgtest.URL(t)
+	start := func() string {
+		m := NewMain()
+		m.Config.Addr = "127.0.0.1:0"
+		m.Config.DatabaseURL = db
+		m.LogOutput = io.Discard
+		if err := m.Run(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = m.Close() })
+		return "http://" + m.Addr() + "/fhir"
+	}
+	a, b := start(), start()
+	withEyes := func(colour string) string {
+		return `{"resourceType":"Patient","extension":[{"url":"https://example.org/eye-colour","valueCode":"` + colour + `"}]}`
+	}
+	status, _, before := call(t, "POST", a+"/Patient", withEyes("green"))
+	if status != 201 {
+		t.Fatalf("create: %d", status)
+	}
+	// An unusable definition is refused with the element named.
+	bad := `{"resourceType":"SearchParameter","url":"https://example.org/sp/bad","name":"bad","status":"active","description":"x","code":"bad","base":["Patient"],"type":"token","expression":"Patient.extension.memberOf('x')"}`
+	if status, _, oo := call(t, "POST", a+"/SearchParameter", bad); status != 400 || !strings.Contains(fmt.Sprint(oo), "SearchParameter.expression") {
+		t.Errorf("bad SearchParameter: %d %v", status, oo)
+	}
+	sp := `{"resourceType":"SearchParameter","url":"https://example.org/sp/eye-colour","name":"eyeColour","status":"active","description":"eye colour","code":"eye-colour","base":["Patient"],"type":"token","expression":"Patient.extension.where(url='https://example.org/eye-colour').value"}`
+	if status, _, _ := call(t, "POST", a+"/SearchParameter", sp); status != 201 {
+		t.Fatalf("create SearchParameter: %d", status)
+	}
+	status, _, after := call(t, "POST", a+"/Patient", withEyes("green"))
+	if status != 201 {
+		t.Fatalf("create: %d", status)
+	}
+	want := []string{before["id"].(string), after["id"].(string)}
+	slices.Sort(want)
+	// Both instances answer the new parameter once the reindex is done
+	// (strict handling: an unknown parameter would be an error).
+	for _, base := range []string{a, b} {
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			status, _, bundle := call(t, "GET", base+"/Patient?eye-colour=green", "", "Prefer: handling=strict")
+			var got []string
+			if status == 200 {
+				entries, _ := bundle["entry"].([]any)
+				for _, e := range entries {
+					got = append(got, e.(map[string]any)["resource"].(map[string]any)["id"].(string))
+				}
+				slices.Sort(got)
+			}
+			if slices.Equal(got, want) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: search on the custom parameter: %d %v, want %v", base, status, got, want)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
 	}
 }

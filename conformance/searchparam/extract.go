@@ -17,20 +17,39 @@ import (
 // typ decoded from JSON (with json.Decoder.UseNumber, so that numbers keep
 // the precision they were written with), for every indexed parameter of typ:
 // all but the column parameters (_id, _lastUpdated, see IsColumn) and those
-// without an expression (NotIndexed). The store calls it on every write.
+// without an expression (see Param.NotIndexed). The store calls it on every
+// write.
 //
-// Values are converted by the parameter's kind as the R4 search page
-// describes (http://hl7.org/fhir/R4/search.html); the conversion of each kind
-// is documented on the function that does it below. A value of a type the kind
-// cannot use (a Range for a quantity parameter), a contained reference and a
-// value that is not valid FHIR (a malformed date) are left out rather than
-// failing the write: validating the resource is not the index's job.
-// Identical entries are stored once.
+// Each value an expression finds is converted by the parameter's kind, as the
+// R4 search page describes (http://hl7.org/fhir/R4/search.html):
 //
-// Entries come in a fixed order (parameters by Key, values in document
-// order), so that two extractions of one resource are equal. The entries of
-// each match of a composite parameter share a Group, numbered from 1 within
-// the resource; all other entries have Group 0.
+//   - string: a string primitive, each part of a HumanName (family, given,
+//     prefix, suffix, text) and of an Address (line, city, district, state,
+//     postalCode, country, text), folded with Fold for Norm;
+//   - token: code and other string primitives, booleans ("true", "false"),
+//     Coding, CodeableConcept (each coding, and the text), Identifier (plus
+//     rows for :of-type under the key of code+":of-type") and ContactPoint
+//     (its system and value);
+//   - reference: Type, ID and Version of a literal reference, URL for an
+//     absolute one (with Type and ID too when it ends in Type/id), a token row
+//     for Reference.identifier under the key of code+":identifier", URL and
+//     Version of a canonical; references to contained resources are not
+//     indexed;
+//   - date: the range a date, dateTime, instant, Period or Timing covers;
+//   - number and quantity: the value as written with the range its precision
+//     implies (100 is [99.5, 100.5)), and the system, code and unit of a
+//     Quantity (or Money, with its currency as code);
+//   - uri: the value as written;
+//   - composite: the entries of each component, under the composite's key,
+//     with one Group per item the composite's expression finds.
+//
+// A value of a type the kind cannot use (a Range for a quantity parameter)
+// and a value that is not valid FHIR (a malformed date) are left out rather
+// than failing the write: validating the resource is not the index's job.
+// Identical entries are stored once. Entries come in a fixed order
+// (parameters by Key, values in document order), so that two extractions of
+// one resource are equal. The entries of each composite match share a Group,
+// numbered from 1 within the resource; all other entries have Group 0.
 //
 // It returns an error when typ has no search parameters in r (it is not a
 // resource type), when resource's resourceType is not typ, and when an
@@ -67,16 +86,16 @@ func (r *Registry) extract(typ string, resource map[string]any, skip skipFunc) (
 	// at a fraction of the cost, which matters on every write.
 	var buf [80]*Param
 	ps := buf[:0]
-	var perKind [8]int // parameters by kind, to size the entry lists
+	var perKind [5]int // parameters by kind, to size the entry lists
 	for _, p := range params {
-		if p.Expr != nil && !IsColumn(p.Code) {
+		if p.Expr != nil && (p.Code[0] != '_' || !IsColumn(p.Code)) {
 			ps = append(ps, p)
 			perKind[kindIndex(p.Kind)]++
 		}
 	}
 	slices.SortFunc(ps, func(a, b *Param) int { return cmp.Compare(a.Key, b.Key) })
 
-	x := extractor{typ: typ, res: resource, skip: skip}
+	x := extractor{res: resource, skip: skip}
 	// About one entry per parameter is typical: growing the lists from empty
 	// would cost a handful of allocations each.
 	x.idx.Strings = make([]fhir.StringEntry, 0, perKind[1])
@@ -124,7 +143,6 @@ func kindIndex(kind string) int {
 
 // extractor holds the state of one Extract call.
 type extractor struct {
-	typ   string
 	res   map[string]any
 	idx   fhir.Index
 	group int32  // the last Group given to a composite match

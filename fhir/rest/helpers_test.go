@@ -53,9 +53,9 @@ func newServer(tb testing.TB, opts ...serverOption) *testServer {
 		Parser:       parser,
 		Searcher:     store,
 		SearchParser: &search.Parser{Registry: registry, Fold: searchparam.Fold},
-		Logger:  slog.New(slog.NewJSONHandler(logs, nil)),
-		Version: "test",
-		Now:     func() time.Time { return time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC) },
+		Logger:       slog.New(slog.NewJSONHandler(logs, nil)),
+		Version:      "test",
+		Now:          func() time.Time { return time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC) },
 	}
 	for _, o := range opts {
 		o(&cfg)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/digitaleouder/ouder/conformance/searchparam"
 	"github.com/digitaleouder/ouder/fhir"
 )
 
@@ -36,6 +37,29 @@ func (s *Server) readBody(r *http.Request) ([]byte, error) {
 		return nil, fhir.Errorf(fhir.Invalid, chi.URLParam(r, "type"), "the request has no body: send a %s resource", chi.URLParam(r, "type"))
 	}
 	return b, nil
+}
+
+// checkSearchParameter refuses a SearchParameter this server could not
+// index (400, pointing at the element) and returns the resource types it
+// applies to; other types pass unchecked.
+func checkSearchParameter(typ string, body []byte) ([]string, error) {
+	if typ != "SearchParameter" {
+		return nil, nil
+	}
+	sp, err := searchparam.Definition(body)
+	if err != nil {
+		return nil, err
+	}
+	return sp.Base, nil
+}
+
+// searchParamsChanged reloads the registry and queues the reindexing after
+// a SearchParameter write (bases empty: nothing to do).
+func (s *Server) searchParamsChanged(r *http.Request, bases []string) error {
+	if len(bases) == 0 || s.spChanged == nil {
+		return nil
+	}
+	return s.spChanged(r.Context(), bases)
 }
 
 // ifMatch reads the If-Match header as a version number (0: absent).
@@ -107,8 +131,15 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	bases, err := checkSearchParameter(typ, body)
+	if err != nil {
+		return err
+	}
 	out, err := s.store.Create(r.Context(), fhir.Write{Type: typ, Render: res.Render, Index: res.Index})
 	if err != nil {
+		return err
+	}
+	if err := s.searchParamsChanged(r, bases); err != nil {
 		return err
 	}
 	w.Header().Set("Location", s.location(out.Resource))
@@ -141,8 +172,23 @@ func (s *Server) update(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	bases, err := checkSearchParameter(typ, body)
+	if err != nil {
+		return err
+	}
+	if typ == "SearchParameter" {
+		// The old definition's types need reindexing too.
+		if old, err := s.store.Read(r.Context(), typ, id); err == nil {
+			if sp, err := searchparam.Definition(old.Body); err == nil {
+				bases = append(bases, sp.Base...)
+			}
+		}
+	}
 	out, err := s.store.Update(r.Context(), fhir.Write{Type: typ, ID: id, IfMatch: version, Render: res.Render, Index: res.Index})
 	if err != nil {
+		return err
+	}
+	if err := s.searchParamsChanged(r, bases); err != nil {
 		return err
 	}
 	status, msg := http.StatusOK, "updated "+typ+"/"+id
@@ -161,9 +207,22 @@ func (s *Server) delete(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	var bases []string
+	if typ == "SearchParameter" {
+		if old, err := s.store.Read(r.Context(), typ, id); err == nil {
+			if sp, err := searchparam.Definition(old.Body); err == nil {
+				bases = sp.Base
+			}
+		}
+	}
 	out, err := s.store.Delete(r.Context(), typ, id, version)
 	if err != nil {
 		return err
+	}
+	if !out.Unchanged {
+		if err := s.searchParamsChanged(r, bases); err != nil {
+			return err
+		}
 	}
 	setVersionHeaders(w, out.Resource)
 	if preferOf(r) == returnOutcome {

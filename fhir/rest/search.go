@@ -7,8 +7,10 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/digitaleouder/ouder/conformance/r4"
 	"github.com/digitaleouder/ouder/fhir"
 	"github.com/digitaleouder/ouder/fhir/rawjson"
+	"github.com/digitaleouder/ouder/fhir/search"
 )
 
 // searchParams returns the search parameters of a request: the query
@@ -55,7 +57,20 @@ func (s *Server) search(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	var types []string
-	if typ := chi.URLParam(r, "type"); typ != "" {
+	var compartment *search.Compartment
+	if ct := chi.URLParam(r, "compartmentType"); ct != "" {
+		// GET [base]/Patient/[id]/[type]: a search in the Patient compartment.
+		owner, id := chi.URLParam(r, "type"), chi.URLParam(r, "id")
+		params, ok := compartments[owner][ct]
+		if !ok || !s.isType(ct) {
+			return fhir.Errorf(fhir.NotFound, "", "%s is not in the %s compartment (http://hl7.org/fhir/R4/compartmentdefinition-patient.html)", ct, owner)
+		}
+		if !validID.MatchString(id) {
+			return fhir.Errorf(fhir.NotFound, "", "%s/%s is not known", owner, id)
+		}
+		types = []string{ct}
+		compartment = &search.Compartment{Type: owner, ID: id, Params: params}
+	} else if typ := chi.URLParam(r, "type"); typ != "" {
 		types = []string{typ}
 	} else {
 		for _, v := range params["_type"] {
@@ -66,10 +81,13 @@ func (s *Server) search(w http.ResponseWriter, r *http.Request) error {
 			}
 		}
 	}
-	q, err := s.searchParser.Parse(types, params, handlingStrict(r))
+	parser := *s.searchParser
+	parser.Registry = s.registry()
+	q, err := parser.Parse(types, params, handlingStrict(r))
 	if err != nil {
 		return err
 	}
+	q.Compartment = compartment
 	res, err := s.searcher.Search(r.Context(), q)
 	if err != nil {
 		return err
@@ -89,6 +107,9 @@ func (s *Server) search(w http.ResponseWriter, r *http.Request) error {
 		}
 		if cursor != "" {
 			v.Set(cursorParam, cursor)
+		}
+		if chi.URLParam(r, "type") == "" && len(types) > 0 {
+			v.Set("_type", strings.Join(types, ","))
 		}
 		b.links = append(b.links, link{rel, s.searchURL(r, types, v)})
 	}
@@ -125,12 +146,28 @@ func (s *Server) search(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// searchURL is the URL of a search page: the type's (or the system's)
-// search URL with the normalised parameters.
+// compartments are the compartment definitions the server serves:
+// compartment type -> resource type -> the parameters that place a resource
+// in it. Types with no parameters are not in the compartment.
+var compartments = func() map[string]map[string][]string {
+	out := map[string]map[string][]string{"Patient": {}}
+	for typ, params := range r4.PatientCompartment() {
+		if len(params) > 0 {
+			out["Patient"][typ] = params
+		}
+	}
+	return out
+}()
+
+// searchURL is the URL of a search page: the type's (or the system's, or
+// the compartment's) search URL with the normalised parameters.
 func (s *Server) searchURL(r *http.Request, types []string, v url.Values) string {
 	u := s.base
 	if typ := chi.URLParam(r, "type"); typ != "" {
 		u += "/" + typ
+		if ct := chi.URLParam(r, "compartmentType"); ct != "" {
+			u += "/" + chi.URLParam(r, "id") + "/" + ct
+		}
 	}
 	if enc := v.Encode(); enc != "" {
 		u += "?" + enc

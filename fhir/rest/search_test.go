@@ -162,6 +162,14 @@ func TestSearchBasics(t *testing.T) {
 	if got := ids(t, form, "match"); !cmp.Equal(got, []string{"sem"}) {
 		t.Errorf("POST _search = %v (%d %s)", got, form.status, form.body)
 	}
+	// Compartment search.
+	comp := ts.do(t, "GET", "/fhir/Patient/anna/Observation?code=8302-2", "")
+	if got := ids(t, comp, "match"); !cmp.Equal(got, []string{"o1"}) {
+		t.Errorf("compartment search = %v (%s)", got, comp.body)
+	}
+	if res := ts.do(t, "GET", "/fhir/Patient/anna/Organization", ""); res.status != 404 {
+		t.Errorf("type outside the compartment: %d, want 404", res.status)
+	}
 	// System search.
 	sys := ts.do(t, "GET", "/fhir/?_type=Patient,Organization&_id=school,sem", "")
 	got := ids(t, sys, "match")
@@ -181,4 +189,3 @@ func contains(s, sub string) bool {
 	}
 	return false
 }
-

@@ -5,14 +5,17 @@
 package rest
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-chi/chi/v5"
 
 	"github.com/digitaleouder/ouder/conformance"
+	"github.com/digitaleouder/ouder/conformance/searchparam"
 	"github.com/digitaleouder/ouder/fhir"
 	"github.com/digitaleouder/ouder/fhir/search"
 )
@@ -24,10 +27,17 @@ const DefaultMaxBody = 8 << 20
 type Config struct {
 	Store  fhir.Store
 	Parser *conformance.Parser
-	// Searcher runs searches; SearchParser reads search requests. Both
-	// must be set.
+	// Searcher runs searches; SearchParser reads search requests (its
+	// Registry is replaced per request by Registry()). Both must be set.
 	Searcher     search.Searcher
 	SearchParser *search.Parser
+	// Registry returns the search parameters in force (built-in plus custom
+	// SearchParameters); nil means SearchParser.Registry.
+	Registry func() *searchparam.Registry
+	// SearchParamsChanged, when set, is called after a SearchParameter
+	// was created, updated or deleted, with the resource types it applies
+	// to, to reload the registry and reindex.
+	SearchParamsChanged func(ctx context.Context, types []string) error
 	// BaseURL is the absolute FHIR base (for example
 	// http://127.0.0.1:8080/fhir), used in Location headers, fullUrls and
 	// paging links.
@@ -47,12 +57,17 @@ type Server struct {
 	parser       *conformance.Parser
 	searcher     search.Searcher
 	searchParser *search.Parser
+	registry     func() *searchparam.Registry
+	spChanged    func(ctx context.Context, types []string) error
 	base         string
 	maxBody      int64
 	log          *slog.Logger
 	now          func() time.Time
-	capability   []byte
 	isType       func(string) bool
+	capInfo      conformance.Capabilities
+	capMu        sync.Mutex
+	capReg       *searchparam.Registry // the registry capability was built with
+	capability   []byte
 }
 
 // TypeInteractions are the type- and instance-level interactions the route
@@ -71,6 +86,8 @@ func New(c Config) (*Server, error) {
 		parser:       c.Parser,
 		searcher:     c.Searcher,
 		searchParser: c.SearchParser,
+		registry:     c.Registry,
+		spChanged:    c.SearchParamsChanged,
 		base:         strings.TrimRight(c.BaseURL, "/"),
 		maxBody:      c.MaxBody,
 		log:          c.Logger,
@@ -86,7 +103,11 @@ func New(c Config) (*Server, error) {
 	if s.now == nil {
 		s.now = time.Now
 	}
-	cs, err := conformance.CapabilityStatement(conformance.Capabilities{
+	if s.registry == nil {
+		reg := c.SearchParser.Registry
+		s.registry = func() *searchparam.Registry { return reg }
+	}
+	s.capInfo = conformance.Capabilities{
 		Software:           "Digitale Ouder ouderd",
 		Version:            c.Version,
 		BaseURL:            s.base,
@@ -94,14 +115,32 @@ func New(c Config) (*Server, error) {
 		TypeInteractions:   TypeInteractions,
 		SystemInteractions: SystemInteractions,
 		ConditionalRead:    "full-support",
-		Search:             c.SearchParser.Registry,
 		Formats:            []string{mediaFHIRJSON, mediaJSON},
-	})
+		Compartments:       []string{"http://hl7.org/fhir/CompartmentDefinition/patient"},
+	}
+	if _, err := s.capabilityStatement(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// capabilityStatement returns the CapabilityStatement for the registry in
+// force, rebuilding it when custom SearchParameters changed.
+func (s *Server) capabilityStatement() ([]byte, error) {
+	reg := s.registry()
+	s.capMu.Lock()
+	defer s.capMu.Unlock()
+	if s.capability != nil && s.capReg == reg {
+		return s.capability, nil
+	}
+	info := s.capInfo
+	info.Search = reg
+	cs, err := conformance.CapabilityStatement(info)
 	if err != nil {
 		return nil, err
 	}
-	s.capability = cs
-	return s, nil
+	s.capability, s.capReg = cs, reg
+	return cs, nil
 }
 
 // Routes returns the HTTP handler: health checks and the FHIR API under
@@ -141,6 +180,7 @@ func (s *Server) Routes(ready func(r *http.Request) error) http.Handler {
 			r.Put("/{id}", s.h(s.update))
 			r.Delete("/{id}", s.h(s.delete))
 			r.Get("/{id}/_history", s.h(s.history))
+			r.Get("/{id}/{compartmentType}", s.h(s.search))
 			r.Get("/{id}/_history/{vid}", s.h(s.vread))
 		})
 	})
@@ -149,7 +189,11 @@ func (s *Server) Routes(ready func(r *http.Request) error) http.Handler {
 
 // metadata serves the CapabilityStatement.
 func (s *Server) metadata(w http.ResponseWriter, r *http.Request) error {
-	body, err := applyView(r, s.capability, "CapabilityStatement")
+	cs, err := s.capabilityStatement()
+	if err != nil {
+		return err
+	}
+	body, err := applyView(r, cs, "CapabilityStatement")
 	if err != nil {
 		return err
 	}

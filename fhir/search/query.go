@@ -49,10 +49,23 @@ type Query struct {
 	// or "". It is not interpreted here.
 	Cursor string
 
+	// Compartment, when set, limits the search to the resources in one
+	// compartment (GET [base]/Patient/[id]/[type]): those whose reference
+	// parameters named in Compartment.Params point to Compartment.Type/ID.
+	Compartment *Compartment
+
 	// Warnings are the parameters that were ignored (unknown, not indexed,
 	// not supported) in lenient mode, as OperationOutcome issues with
 	// severity "warning", for the Bundle's outcome entry.
 	Warnings []fhir.Issue
+}
+
+// Compartment is a compartment of the CompartmentDefinition
+// (http://hl7.org/fhir/R4/compartmentdefinition.html): a resource is in it
+// when one of its reference parameters Params points to Type/ID.
+type Compartment struct {
+	Type, ID string
+	Params   []string
 }
 
 // Clause is one filter: a parameter and the values it may match (an OR), or
@@ -116,8 +129,8 @@ const (
 // points to a resource of one of Targets' types that satisfies that
 // target's Next clause. The targets are the type named by a :Type modifier
 // (subject:Patient.name), or else every target type of the reference that
-// has the next parameter (subject.name on Observation gives Device, Location
-// and Patient), sorted by type. Each target has its own Next because the
+// has the next parameter (subject.name on Observation gives Location and
+// Patient), sorted by type. Each target has its own Next because the
 // next parameter is a different definition (key, even kind) on each type.
 type Chain struct {
 	Targets []Link

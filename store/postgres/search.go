@@ -401,7 +401,17 @@ func (c *compiler) has(r string, h *search.Has) (string, error) {
 func (c *compiler) composite(r string, types []string, cl search.Clause) (string, error) {
 	comps := cl.Param.Components
 	if cl.Missing != nil {
-		return "", invalid(cl.Param.Code, ":missing is not supported on composite parameters")
+		// Present when the first component has an entry of some group.
+		table, ok := tableOf(comps[0].Kind)
+		if !ok {
+			return "", invalid(cl.Param.Code, "component 1 of %s cannot be searched", cl.Param.Code)
+		}
+		a := c.alias("c")
+		exists := fmt.Sprintf("EXISTS (SELECT 1 FROM %s %s WHERE %s.rid = %s.rid AND %s AND %s.grp > 0)", table, a, a, r, c.keyCond(a+".param", types, cl.Param.Code), a)
+		if *cl.Missing {
+			return "NOT " + exists, nil
+		}
+		return exists, nil
 	}
 	var ors []string
 	for _, v := range cl.Values {
@@ -433,6 +443,19 @@ func (c *compiler) composite(r string, types []string, cl search.Clause) (string
 		ors = append(ors, "EXISTS (SELECT 1 FROM "+strings.Join(from, " ")+" WHERE "+strings.Join(conds, " AND ")+")")
 	}
 	return "(" + strings.Join(ors, " OR ") + ")", nil
+}
+
+// compartment restricts r to the resources in a compartment.
+func (c *compiler) compartment(r string, types []string, comp *search.Compartment) string {
+	var keys []int64
+	for _, t := range types {
+		for _, p := range comp.Params {
+			keys = append(keys, fhir.ParamKey(t, p))
+		}
+	}
+	x := c.alias("x")
+	return fmt.Sprintf("EXISTS (SELECT 1 FROM idx_reference %s WHERE %s.rid = %s.rid AND %s.param = ANY(%s::bigint[]) AND %s.type = %s AND %s.id = %s)",
+		x, x, r, x, c.arg(keys), x, c.arg(comp.Type), x, c.arg(comp.ID))
 }
 
 // sortKey is one ORDER BY key of a search: its SQL expression (never NULL:
@@ -584,6 +607,9 @@ func (s *Store) Search(ctx context.Context, q *search.Query) (res *search.Result
 		return nil, err
 	}
 	base := c.typeCond("r", q.Types) + " AND " + c.visible("r") + " AND " + filter
+	if q.Compartment != nil {
+		base += " AND " + c.compartment("r", types, q.Compartment)
+	}
 	// The count runs on the filter alone: the same predicate as the page,
 	// so it never counts what the page could not show.
 	baseArgs := slices.Clone(c.args)
@@ -777,7 +803,7 @@ func (s *Store) include(ctx context.Context, inc search.Include, from []row, rev
 	if len(rids) == 0 {
 		return nil, nil
 	}
-	keys, err := includeKeys(inc, from)
+	keys, err := s.includeKeys(inc, from)
 	if err != nil {
 		return nil, err
 	}
@@ -807,13 +833,18 @@ func (s *Store) include(ctx context.Context, inc search.Include, from []row, rev
 
 // includeKeys returns the parameter keys an include follows: its own, or
 // for _include=* every reference parameter of the source types.
-func includeKeys(inc search.Include, from []row) ([]int64, error) {
+func (s *Store) includeKeys(inc search.Include, from []row) ([]int64, error) {
 	if inc.Param != nil {
 		return []int64{fhir.ParamKey(inc.SourceType, inc.Param.Code)}, nil
 	}
-	reg, err := searchparam.Builtin()
-	if err != nil {
-		return nil, err
+	var reg *searchparam.Registry
+	if s.Registry != nil {
+		reg = s.Registry()
+	} else {
+		var err error
+		if reg, err = searchparam.Builtin(); err != nil {
+			return nil, err
+		}
 	}
 	var keys []int64
 	done := map[string]bool{}

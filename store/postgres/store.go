@@ -18,6 +18,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/digitaleouder/ouder/conformance/searchparam"
 	"github.com/digitaleouder/ouder/fhir"
 )
 
@@ -28,6 +29,9 @@ type Store struct {
 	Now func() time.Time
 	// NewID returns a fresh logical id for a created resource.
 	NewID func() string
+	// Registry returns the search parameters in force (for _include=*);
+	// nil means the built-in R4 parameters.
+	Registry func() *searchparam.Registry
 }
 
 var _ fhir.Store = (*Store)(nil)
@@ -100,10 +104,11 @@ type querier interface {
 // Writes take one of two paths. The fast path is optimistic: it reads the
 // current version without a lock and writes the new version with one
 // statement that only succeeds if that version is still current (resource
-// row and history row together, atomically, in one round trip). When a
-// concurrent writer wins the race and the caller gave no If-Match, the slow
-// path repeats the write in a transaction that locks the row, so blind
-// writers queue up instead of retrying forever.
+// row, history row and index rows together, atomically, in one round trip).
+// When a concurrent writer (or a reindex) got in between, the slow path
+// repeats the write in a transaction that locks the row: blind writers queue
+// up instead of retrying forever, and If-Match is judged against the version
+// found under the lock.
 
 // Create implements fhir.Store.
 func (s *Store) Create(ctx context.Context, w fhir.Write) (out fhir.Outcome, err error) {
@@ -154,6 +159,7 @@ func (s *Store) insertNew(ctx context.Context, q querier, w fhir.Write, id strin
 type current struct {
 	rid         int64
 	version     int64
+	gen         int64
 	lastUpdated time.Time
 	deleted     bool
 }
@@ -161,11 +167,11 @@ type current struct {
 // readCurrent reads the current row of (typ, id), locking it when lock is
 // set (inside a transaction); ok is false when the resource does not exist.
 func readCurrent(ctx context.Context, q querier, typ, id string, lock bool) (c current, ok bool, err error) {
-	sql := `SELECT rid, version, last_updated, deleted FROM resources WHERE type = $1 AND id = $2`
+	sql := `SELECT rid, version, gen, last_updated, deleted FROM resources WHERE type = $1 AND id = $2`
 	if lock {
 		sql += ` FOR UPDATE`
 	}
-	err = q.QueryRow(ctx, sql, typ, id).Scan(&c.rid, &c.version, &c.lastUpdated, &c.deleted)
+	err = q.QueryRow(ctx, sql, typ, id).Scan(&c.rid, &c.version, &c.gen, &c.lastUpdated, &c.deleted)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return c, false, nil
 	}
@@ -174,12 +180,13 @@ func readCurrent(ctx context.Context, q querier, typ, id string, lock bool) (c c
 
 // replace writes r as the version after cur, resource row, history row and
 // index rows (x; nil for a tombstone, which removes them) in one statement,
-// provided cur is still the current version. It reports whether it wrote.
+// provided cur is still the current version and no reindex rewrote its
+// index rows since it was read (gen). It reports whether it wrote.
 func replace(ctx context.Context, q querier, cur current, r fhir.Resource, m fhir.Method, x *fhir.Index) (bool, error) {
-	args := sqlArgs{cur.rid, cur.version, r.VersionID, r.LastUpdated, r.Deleted, r.Body, string(m)}
+	args := sqlArgs{cur.rid, cur.version, r.VersionID, r.LastUpdated, r.Deleted, r.Body, string(m), cur.gen}
 	sql := `WITH u AS (
 			UPDATE resources SET version = $3, last_updated = $4, deleted = $5, body = $6
-			WHERE rid = $1 AND version = $2 RETURNING rid, type, id),
+			WHERE rid = $1 AND version = $2 AND gen = $8 RETURNING rid, type, id),
 		h AS (INSERT INTO resource_history (rid, type, id, version, last_updated, method, body)
 			SELECT rid, type, id, $3, $4, $7, $6 FROM u)` + indexCTEs("u", x, true, &args) + `
 		SELECT rid FROM u`
@@ -243,14 +250,10 @@ func (s *Store) update(ctx context.Context, q querier, w fhir.Write, lock bool) 
 		return out, false, err
 	}
 	wrote, err := replace(ctx, q, cur, r, fhir.MethodUpdate, w.Index)
-	if err != nil {
+	if err != nil || !wrote {
+		// Not written: someone else got in between. The locked path reads
+		// again and answers If-Match against what it finds.
 		return out, false, err
-	}
-	if !wrote {
-		if w.IfMatch != 0 {
-			return out, false, fhir.Errorf(fhir.PreconditionFailed, "", "%s/%s changed after version %d while this update was in flight", w.Type, w.ID, w.IfMatch)
-		}
-		return out, false, nil
 	}
 	// Writing over a tombstone brings the resource back: 201, as for a create.
 	return fhir.Outcome{Resource: r, Created: cur.deleted}, true, nil
@@ -294,14 +297,8 @@ func (s *Store) delete(ctx context.Context, q querier, typ, id string, ifMatch i
 	}
 	r := fhir.Resource{Type: typ, ID: id, VersionID: cur.version + 1, LastUpdated: s.after(cur.lastUpdated), Deleted: true}
 	wrote, err := replace(ctx, q, cur, r, fhir.MethodDelete, nil)
-	if err != nil {
+	if err != nil || !wrote {
 		return out, false, err
-	}
-	if !wrote {
-		if ifMatch != 0 {
-			return out, false, fhir.Errorf(fhir.PreconditionFailed, "", "%s/%s changed after version %d while this delete was in flight", typ, id, ifMatch)
-		}
-		return out, false, nil
 	}
 	return fhir.Outcome{Resource: r}, true, nil
 }

@@ -1,0 +1,434 @@
+package postgres_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/digitaleouder/ouder/conformance/searchparam"
+	"github.com/digitaleouder/ouder/fhir/search"
+	"github.com/digitaleouder/ouder/store/pgtest"
+	"github.com/digitaleouder/ouder/store/postgres"
+	"github.com/digitaleouder/ouder/store/postgres/internal/dataset"
+)
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+// planResources is the size of the plan tests' database: large enough that
+// a sequential scan of any table costs far more than an index probe, small
+// enough to load in a few seconds.
+const planResources = 30_000
+
+// db is a seeded, analysed database with a Store whose statements can be
+// captured.
+type db struct {
+	pool   *pgxpool.Pool
+	store  *postgres.Store
+	pop    dataset.Population
+	parser *search.Parser
+}
+
+// seedDB returns a fresh database holding pop, written with the bulk loader,
+// then vacuumed and analysed as autovacuum would leave it.
+func seedDB(tb testing.TB, pop dataset.Population) *db {
+	tb.Helper()
+	ctx := context.Background()
+	cfg, err := pgxpool.ParseConfig(pgtest.URL(tb))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	cfg.ConnConfig.Tracer = captureTracer{}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(pool.Close)
+	sd, err := postgres.NewSeeder(pop)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	start := time.Now()
+	stop := progress(tb, sd, pop.Len(), start)
+	err = sd.Copy(ctx, pool, 0, pop.Patients)
+	stop()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	loaded := time.Since(start)
+	if _, err := pool.Exec(ctx, "VACUUM (ANALYZE)"); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Logf("seeded %d resources in %v (%.0f resources/s, bulk COPY), VACUUM ANALYZE %v",
+		pop.Len(), loaded.Round(time.Millisecond), float64(pop.Len())/loaded.Seconds(), (time.Since(start) - loaded).Round(time.Millisecond))
+	registry, err := searchparam.Builtin()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return &db{
+		pool:   pool,
+		store:  postgres.New(pool),
+		pop:    pop,
+		parser: &search.Parser{Registry: registry, Fold: searchparam.Fold},
+	}
+}
+
+// progress reports the seeding of large populations on stderr every ten
+// seconds (tb.Log would only show at the end).
+func progress(tb testing.TB, sd *postgres.Seeder, total int, start time.Time) (stop func()) {
+	if total < 200_000 {
+		return func() {}
+	}
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(10 * time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				n := sd.Parsed.Load()
+				fmt.Fprintf(os.Stderr, "%s: seeded %d of %d resources in %v (%.0f/s)\n",
+					tb.Name(), n, total, time.Since(start).Round(time.Second), float64(n)/time.Since(start).Seconds())
+			}
+		}
+	}()
+	return func() { close(done) }
+}
+
+// parse parses a search request on typ as the REST layer does (strict).
+func (d *db) parse(tb testing.TB, typ, query string) *search.Query {
+	tb.Helper()
+	params, err := url.ParseQuery(query)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	q, err := d.parser.Parse([]string{typ}, params, true)
+	if err != nil {
+		tb.Fatalf("parse %s?%s: %v", typ, query, err)
+	}
+	return q
+}
+
+// statement is one SQL statement a Store ran, with its arguments.
+type statement struct {
+	sql  string
+	args []any
+}
+
+// captureTracer records the statements of contexts made by capturing.
+type captureTracer struct{}
+
+type captureKey struct{}
+
+type captured struct {
+	mu    sync.Mutex
+	stmts []statement
+}
+
+func capturing(ctx context.Context) (context.Context, *captured) {
+	c := &captured{}
+	return context.WithValue(ctx, captureKey{}, c), c
+}
+
+func (captureTracer) TraceQueryStart(ctx context.Context, _ *pgx.Conn, data pgx.TraceQueryStartData) context.Context {
+	if c, ok := ctx.Value(captureKey{}).(*captured); ok {
+		c.mu.Lock()
+		c.stmts = append(c.stmts, statement{sql: data.SQL, args: slices.Clone(data.Args)})
+		c.mu.Unlock()
+	}
+	return ctx
+}
+
+func (captureTracer) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+
+// search runs q through Store.Search and returns the statements it ran
+// (the page query first, then one per include round).
+func (d *db) search(tb testing.TB, q *search.Query) (*search.Result, []statement) {
+	tb.Helper()
+	ctx, c := capturing(context.Background())
+	res, err := d.store.Search(ctx, q)
+	if err != nil {
+		tb.Fatalf("search: %v", err)
+	}
+	return res, c.stmts
+}
+
+// planNode is a node of EXPLAIN (FORMAT JSON) output.
+type planNode struct {
+	NodeType     string     `json:"Node Type"`
+	RelationName string     `json:"Relation Name"`
+	IndexName    string     `json:"Index Name"`
+	Plans        []planNode `json:"Plans"`
+}
+
+// walk calls fn on n and every node below it (subplans included: EXPLAIN
+// lists them under Plans).
+func (n *planNode) walk(fn func(*planNode)) {
+	fn(n)
+	for i := range n.Plans {
+		n.Plans[i].walk(fn)
+	}
+}
+
+// planMode is how the planner treats the statement's parameters: custom
+// plans see the values (the first five executions of a prepared statement),
+// a generic plan does not (what PostgreSQL may switch to after that, and
+// keep, when it estimates the generic plan no worse).
+type planMode string
+
+const (
+	customPlan  planMode = "force_custom_plan"
+	genericPlan planMode = "force_generic_plan"
+)
+
+// explain returns the plan of st as PostgreSQL runs it in mode, and the
+// plan as text for messages. The statement is prepared under its own name
+// and run with EXPLAIN EXECUTE, as pgx prepares and runs it.
+func (d *db) explain(tb testing.TB, st statement, mode planMode) (planNode, string) {
+	tb.Helper()
+	ctx := context.Background()
+	conn, err := d.pool.Acquire(ctx)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer conn.Release()
+	simple := pgx.QueryExecModeSimpleProtocol
+	if _, err := conn.Exec(ctx, "SET plan_cache_mode = "+string(mode), simple); err != nil {
+		tb.Fatal(err)
+	}
+	defer conn.Exec(ctx, "RESET plan_cache_mode; DEALLOCATE plan_under_test", simple)
+	if _, err := conn.Exec(ctx, "PREPARE plan_under_test AS "+st.sql, simple); err != nil {
+		tb.Fatalf("prepare: %v\n%s", err, st.sql)
+	}
+	// The simple protocol makes pgx write the arguments as literals, which
+	// EXECUTE coerces to the parameter types the statement was prepared
+	// with.
+	marks := make([]string, len(st.args))
+	for i := range marks {
+		marks[i] = fmt.Sprintf("$%d", i+1)
+	}
+	execute := "EXECUTE plan_under_test(" + strings.Join(marks, ", ") + ")"
+	var raw []byte
+	args := append([]any{simple}, st.args...)
+	if err := conn.QueryRow(ctx, "EXPLAIN (FORMAT JSON) "+execute, args...).Scan(&raw); err != nil {
+		tb.Fatalf("explain: %v\n%s", err, st.sql)
+	}
+	var plans []struct{ Plan planNode }
+	if err := json.Unmarshal(raw, &plans); err != nil || len(plans) != 1 {
+		tb.Fatalf("read EXPLAIN output: %v\n%s", err, raw)
+	}
+	var text strings.Builder
+	rows, err := conn.Query(ctx, "EXPLAIN "+execute, args...)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for rows.Next() {
+		var line string
+		if err := rows.Scan(&line); err != nil {
+			tb.Fatal(err)
+		}
+		text.WriteString(line + "\n")
+	}
+	if err := rows.Err(); err != nil {
+		tb.Fatal(err)
+	}
+	return plans[0].Plan, text.String()
+}
+
+// TestSearchPlans checks that the common search shapes, parsed from real
+// requests and compiled by Store.Search, are answered from indexes: no
+// statement of a search scans resources or an index table sequentially,
+// and each uses the index that its most selective clause calls for, with
+// the parameter values known (custom plan) and without (generic plan).
+func TestSearchPlans(t *testing.T) {
+	d := seedDB(t, dataset.Sized(1, planResources))
+	pop := d.pop
+	rare := dataset.Codes[len(dataset.Codes)-1]
+	common := dataset.Codes[0]
+	pat := pop.Patients / 2
+	tests := []struct {
+		name  string
+		typ   string
+		query string
+		// want lists, per statement Store.Search runs, the indexes its plan
+		// must use.
+		want [][]string
+	}{
+		{
+			name:  "token rare",
+			typ:   "Observation",
+			query: "code=" + dataset.LOINC + "|" + rare.Code,
+			want:  [][]string{{"idx_token_code"}},
+		},
+		{
+			name:  "token common",
+			typ:   "Observation",
+			query: "code=" + dataset.LOINC + "|" + common.Code,
+			want:  [][]string{{"resources_type_rid"}},
+		},
+		{
+			name:  "identifier",
+			typ:   "Patient",
+			query: "identifier=" + dataset.BSN + "|" + pop.Identifier(pat),
+			want:  [][]string{{"idx_token_code"}},
+		},
+		{
+			name:  "reference",
+			typ:   "Observation",
+			query: "subject=Patient/" + pop.PatientID(pat),
+			want:  [][]string{{"idx_reference_target"}},
+		},
+		{
+			name:  "date range",
+			typ:   "Observation",
+			query: "date=ge2020-01-01&date=lt2020-02-01",
+			want:  [][]string{{"resources_type_rid"}},
+		},
+		{
+			name:  "token and reference",
+			typ:   "Observation",
+			query: "code=" + dataset.LOINC + "|" + common.Code + "&subject=Patient/" + pop.PatientID(pat),
+			want:  [][]string{{"idx_reference_target"}},
+		},
+		{
+			name:  "reference and date sorted",
+			typ:   "Observation",
+			query: "subject=Patient/" + pop.PatientID(pat) + "&date=ge2019-01-01&_sort=-date",
+			want:  [][]string{{"idx_reference_target"}},
+		},
+		{
+			name:  "revinclude",
+			typ:   "CarePlan",
+			query: "_id=" + pop.CarePlanID(pat, 0) + "&_revinclude=CarePlan:part-of",
+			want:  [][]string{{"resources_type_id"}, {"idx_reference_back"}},
+		},
+		{
+			name:  "plan with goals and sub-plans",
+			typ:   "CarePlan",
+			query: "subject=Patient/" + pop.PatientID(pat) + "&_include=CarePlan:goal&_revinclude=CarePlan:part-of",
+			want:  [][]string{{"idx_reference_target"}, {"idx_reference_rid", "resources_type_id"}, {"idx_reference_back"}},
+		},
+		{
+			name:  "has rare",
+			typ:   "Patient",
+			query: "_has:Observation:subject:code=" + rare.Code,
+			want:  [][]string{{"idx_token_code"}},
+		},
+		{
+			name:  "chained identifier",
+			typ:   "Observation",
+			query: "subject:Patient.identifier=" + dataset.BSN + "|" + pop.Identifier(pat),
+			want:  [][]string{{"idx_token_code", "idx_reference_back"}},
+		},
+		{
+			name:  "string prefix",
+			typ:   "Patient",
+			query: "name=jan",
+			want:  [][]string{{"idx_string_prefix"}},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			res, stmts := d.search(t, d.parse(t, tc.typ, tc.query))
+			if len(res.Matches) == 0 {
+				t.Errorf("%s?%s matched nothing: the plan of an empty search proves little", tc.typ, tc.query)
+			}
+			if len(stmts) != len(tc.want) {
+				t.Fatalf("Store.Search ran %d statements, want %d", len(stmts), len(tc.want))
+			}
+			for i, st := range stmts {
+				for _, mode := range []planMode{customPlan, genericPlan} {
+					plan, text := d.explain(t, st, mode)
+					var used []string
+					plan.walk(func(n *planNode) {
+						if n.IndexName != "" {
+							used = append(used, n.IndexName)
+						}
+						if n.NodeType == "Seq Scan" {
+							t.Errorf("statement %d (%s): sequential scan of %s\n%s", i, mode, n.RelationName, text)
+						}
+					})
+					for _, idx := range tc.want[i] {
+						if !slices.Contains(used, idx) {
+							t.Errorf("statement %d (%s): plan does not use %s\n%s", i, mode, idx, text)
+						}
+					}
+					if testing.Verbose() {
+						t.Logf("statement %d (%s):\n%s", i, mode, text)
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestCopyWritesWhatCreateWrites seeds the same charts through Store.Create
+// and through the bulk loader, at the same clock, and compares every row
+// they leave (rids aside, which only depend on the order of writes).
+func TestCopyWritesWhatCreateWrites(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pop := dataset.Population{Seed: 5, Patients: 30}
+	clock := func() time.Time { return time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC) }
+	dump := func(pool *pgxpool.Pool) map[string][]string {
+		out := map[string][]string{}
+		for _, table := range []string{"resources", "resource_history", "idx_string", "idx_token", "idx_reference", "idx_date", "idx_number", "idx_quantity", "idx_uri"} {
+			// Rows as JSON keyed by the resource, without rid and seq.
+			rows, err := pool.Query(ctx, `SELECT r.type || '/' || r.id || ' ' || (to_jsonb(t) - 'rid' - 'seq')::text
+				FROM `+table+` t JOIN resources r USING (rid)`)
+			if err != nil {
+				t.Fatal(err)
+			}
+			lines, err := pgx.CollectRows(rows, pgx.RowTo[string])
+			if err != nil {
+				t.Fatal(err)
+			}
+			slices.Sort(lines)
+			out[table] = lines
+		}
+		return out
+	}
+
+	api := pgtest.Pool(t)
+	sd, err := postgres.NewSeeder(pop)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sd.Now = clock
+	store := postgres.New(api)
+	store.Now = clock
+	if err := sd.Create(ctx, store, 0, pop.Patients); err != nil {
+		t.Fatal(err)
+	}
+
+	bulk := pgtest.Pool(t)
+	sd.Batch = 7 // several batches, some concurrent
+	if err := sd.Copy(ctx, bulk, 0, pop.Patients); err != nil {
+		t.Fatal(err)
+	}
+
+	want, got := dump(api), dump(bulk)
+	if n := len(want["resources"]); n != pop.Len() {
+		t.Fatalf("Store.Create wrote %d resources, want %d", n, pop.Len())
+	}
+	for table := range want {
+		if len(want[table]) == 0 && table != "idx_number" && table != "idx_uri" {
+			t.Errorf("%s is empty: the comparison proves nothing for it", table)
+		}
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("bulk load differs from Store.Create (-create +copy):\n%s", diff)
+	}
+}

@@ -25,6 +25,9 @@ import (
 // Store is the PostgreSQL implementation of fhir.Store.
 type Store struct {
 	pool *pgxpool.Pool
+	// tx is set on the Store that Transaction hands out: every statement
+	// then runs in that one database transaction.
+	tx pgx.Tx
 	// Now is the clock; tests replace it. It must be safe for concurrent use.
 	Now func() time.Time
 	// NewID returns a fresh logical id for a created resource.
@@ -54,9 +57,49 @@ var errRetry = errors.New("retry transaction")
 // failure, deadlock or lost insert race.
 const maxAttempts = 8
 
+// db is where statements run: the transaction of a Store from
+// Transaction, else the pool.
+func (s *Store) db() dbtx {
+	if s.tx != nil {
+		return s.tx
+	}
+	return s.pool
+}
+
+// dbtx is what both a pool and a transaction offer.
+type dbtx interface {
+	querier
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}
+
+// Transaction runs fn with a Store whose reads, writes and searches all
+// belong to one database transaction, committed when fn returns nil and
+// rolled back otherwise: the all-or-nothing of a FHIR transaction Bundle.
+// A write that conflicts with a concurrent one inside it fails with
+// Conflict instead of being retried (the caller may retry the whole
+// transaction).
+func (s *Store) Transaction(ctx context.Context, fn func(tx *Store) error) error {
+	if s.tx != nil {
+		return fn(s)
+	}
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		inner := *s
+		inner.tx = tx
+		return fn(&inner)
+	})
+}
+
 // inTx runs fn in a transaction and retries it on serialization failures
-// (SQLSTATE 40001), deadlocks (40P01) and errRetry.
+// (SQLSTATE 40001), deadlocks (40P01) and errRetry. Inside Transaction it
+// runs fn in that transaction, once.
 func (s *Store) inTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
+	if s.tx != nil {
+		err := fn(s.tx)
+		if retryable(err) {
+			return &fhir.Error{Kind: fhir.Conflict, Err: err, Issues: []fhir.Issue{{Diagnostics: "a concurrent write to the same resource conflicted with this transaction; retry it"}}}
+		}
+		return err
+	}
 	var err error
 	for attempt := 0; attempt < maxAttempts; attempt++ {
 		err = pgx.BeginFunc(ctx, s.pool, fn)
@@ -117,7 +160,7 @@ func (s *Store) Create(ctx context.Context, w fhir.Write) (out fhir.Outcome, err
 	if id == "" {
 		id = s.NewID()
 	}
-	r, err := s.insertNew(ctx, s.pool, w, id, fhir.MethodCreate)
+	r, err := s.insertNew(ctx, s.db(), w, id, fhir.MethodCreate)
 	if err != nil {
 		return out, err
 	}
@@ -209,7 +252,7 @@ func preconditionMissing(typ, id string, want int64) error {
 // Update implements fhir.Store.
 func (s *Store) Update(ctx context.Context, w fhir.Write) (out fhir.Outcome, err error) {
 	defer wrap(&err, "postgres.Update(%q, %q)", w.Type, w.ID)
-	out, done, err := s.update(ctx, s.pool, w, false)
+	out, done, err := s.update(ctx, s.db(), w, false)
 	if done || err != nil {
 		return out, err
 	}
@@ -262,7 +305,7 @@ func (s *Store) update(ctx context.Context, q querier, w fhir.Write, lock bool) 
 // Delete implements fhir.Store.
 func (s *Store) Delete(ctx context.Context, typ, id string, ifMatch int64) (out fhir.Outcome, err error) {
 	defer wrap(&err, "postgres.Delete(%q, %q)", typ, id)
-	out, done, err := s.delete(ctx, s.pool, typ, id, ifMatch, false)
+	out, done, err := s.delete(ctx, s.db(), typ, id, ifMatch, false)
 	if done || err != nil {
 		return out, err
 	}
@@ -307,7 +350,7 @@ func (s *Store) delete(ctx context.Context, q querier, typ, id string, ifMatch i
 func (s *Store) Read(ctx context.Context, typ, id string) (r fhir.Resource, err error) {
 	defer wrap(&err, "postgres.Read(%q, %q)", typ, id)
 	r = fhir.Resource{Type: typ, ID: id}
-	err = s.pool.QueryRow(ctx, `SELECT version, last_updated, deleted, body FROM resources
+	err = s.db().QueryRow(ctx, `SELECT version, last_updated, deleted, body FROM resources
 		WHERE type = $1 AND id = $2`, typ, id).Scan(&r.VersionID, &r.LastUpdated, &r.Deleted, &r.Body)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return fhir.Resource{}, fhir.Errorf(fhir.NotFound, "", "%s/%s is not known", typ, id)
@@ -327,7 +370,7 @@ func (s *Store) VRead(ctx context.Context, typ, id string, version int64) (r fhi
 	defer wrap(&err, "postgres.VRead(%q, %q, %d)", typ, id, version)
 	r = fhir.Resource{Type: typ, ID: id, VersionID: version}
 	var method string
-	err = s.pool.QueryRow(ctx, `SELECT h.last_updated, h.method, h.body FROM resources r
+	err = s.db().QueryRow(ctx, `SELECT h.last_updated, h.method, h.body FROM resources r
 		JOIN resource_history h ON h.rid = r.rid AND h.version = $3
 		WHERE r.type = $1 AND r.id = $2`, typ, id, version).Scan(&r.LastUpdated, &method, &r.Body)
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -358,7 +401,7 @@ func (s *Store) History(ctx context.Context, q fhir.HistoryQuery) (page fhir.His
 	page.Total = -1
 	if q.ID != "" {
 		var rid int64
-		err := s.pool.QueryRow(ctx, `SELECT rid FROM resources WHERE type = $1 AND id = $2`, q.Type, q.ID).Scan(&rid)
+		err := s.db().QueryRow(ctx, `SELECT rid FROM resources WHERE type = $1 AND id = $2`, q.Type, q.ID).Scan(&rid)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return page, fhir.Errorf(fhir.NotFound, "", "%s/%s is not known", q.Type, q.ID)
 		}
@@ -384,7 +427,7 @@ func (s *Store) History(ctx context.Context, q fhir.HistoryQuery) (page fhir.His
 		filter = joinAnd(where)
 	}
 	if q.ID != "" {
-		if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM resource_history h WHERE `+filter, args...).Scan(&page.Total); err != nil {
+		if err := s.db().QueryRow(ctx, `SELECT count(*) FROM resource_history h WHERE `+filter, args...).Scan(&page.Total); err != nil {
 			return page, err
 		}
 	}
@@ -397,7 +440,7 @@ func (s *Store) History(ctx context.Context, q fhir.HistoryQuery) (page fhir.His
 	if q.Before > 0 {
 		pageFilter += " AND h.seq < " + arg(q.Before)
 	}
-	rows, err := s.pool.Query(ctx, `SELECT h.seq, h.type, h.id, h.version, h.last_updated, h.method, h.body
+	rows, err := s.db().Query(ctx, `SELECT h.seq, h.type, h.id, h.version, h.last_updated, h.method, h.body
 		FROM resource_history h WHERE `+pageFilter+` ORDER BY h.seq DESC LIMIT `+arg(count+1), args...)
 	if err != nil {
 		return page, err
@@ -437,7 +480,7 @@ func joinAnd(parts []string) string {
 func (s *Store) Ping(ctx context.Context) (err error) {
 	defer wrap(&err, "postgres.Ping")
 	var v *int32
-	if err := s.pool.QueryRow(ctx, `SELECT max(version) FROM schema_migrations`).Scan(&v); err != nil {
+	if err := s.db().QueryRow(ctx, `SELECT max(version) FROM schema_migrations`).Scan(&v); err != nil {
 		return err
 	}
 	if v == nil || int(*v) < LatestVersion() {

@@ -24,6 +24,12 @@ type Capabilities struct {
 	SystemInteractions []string
 	// ConditionalRead is not-supported | modified-since | not-match | full-support.
 	ConditionalRead string
+	// ConditionalCreate and ConditionalUpdate report If-None-Exist and
+	// PUT [type]?[search] support.
+	ConditionalCreate, ConditionalUpdate bool
+	// ConditionalDelete is not-supported | single | multiple; empty
+	// means not-supported.
+	ConditionalDelete string
 	// Formats are the mime types served (format is 0..* in CapabilityStatement).
 	Formats []string
 	// Search is the registry of search parameters listed per type (nil:
@@ -143,6 +149,10 @@ func CapabilityStatement(c Capabilities) ([]byte, error) {
 			}
 		}
 	}
+	conditionalDelete := c.ConditionalDelete
+	if conditionalDelete == "" {
+		conditionalDelete = "not-supported"
+	}
 	for _, t := range ResourceTypes() {
 		var params []capParam
 		var includes []string
@@ -167,8 +177,10 @@ func CapabilityStatement(c Capabilities) ([]byte, error) {
 			Versioning:        "versioned-update",
 			ReadHistory:       contains(c.TypeInteractions, "vread"),
 			UpdateCreate:      contains(c.TypeInteractions, "update"),
+			ConditionalCreate: c.ConditionalCreate,
 			ConditionalRead:   c.ConditionalRead,
-			ConditionalDelete: "not-supported",
+			ConditionalUpdate: c.ConditionalUpdate,
+			ConditionalDelete: conditionalDelete,
 		})
 	}
 	cs.Rest = []capRest{rest}

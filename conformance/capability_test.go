@@ -36,9 +36,12 @@ var baseCapabilities = Capabilities{
 	Version:            "1.2.3",
 	BaseURL:            "https://fhir.example.nl/fhir",
 	Date:               time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC),
-	TypeInteractions:   []string{"read", "vread", "update", "delete", "history-instance", "history-type", "create", "search-type"},
-	SystemInteractions: []string{"history-system", "search-system"},
+	TypeInteractions:   []string{"read", "vread", "update", "patch", "delete", "history-instance", "history-type", "create", "search-type"},
+	SystemInteractions: []string{"transaction", "batch", "history-system", "search-system"},
 	ConditionalRead:    "full-support",
+	ConditionalCreate:  true,
+	ConditionalUpdate:  true,
+	ConditionalDelete:  "single",
 	Formats:            []string{"application/fhir+json", "application/json"},
 }
 

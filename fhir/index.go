@@ -3,6 +3,7 @@ package fhir
 import (
 	"hash/fnv"
 	"time"
+	"unicode/utf8"
 )
 
 // ParamKey is the stable 63-bit key of search parameter code on resource
@@ -113,4 +114,23 @@ type URIEntry struct {
 	Param int64
 	Group int32
 	Value string
+}
+
+// IndexTextLimit is the most bytes of a text value an index row keeps.
+// PostgreSQL's b-tree rows are limited to about 2.7 kB, and a long
+// description or URL must not make a write fail; searches clip their values
+// the same way, so a long value still matches itself (and, beyond the
+// limit, anything that shares its first IndexTextLimit bytes).
+const IndexTextLimit = 800
+
+// Clip returns s cut to at most IndexTextLimit bytes, at a rune boundary.
+func Clip(s string) string {
+	if len(s) <= IndexTextLimit {
+		return s
+	}
+	cut := IndexTextLimit
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut]
 }

@@ -25,6 +25,7 @@
 // Scenarios:
 //
 //   - read: preload -preload Patients, then GET Patient/{id} by random id.
+//   - create: POST a new Patient per request, nothing read back.
 //   - crud: per iteration create a Patient, an Observation and a CarePlan
 //     about it, read each, update each, delete each (shaped like the
 //     HealthSamurai FHIR server benchmark's CRUD test); figures per operation.
@@ -67,4 +68,27 @@
 // update, delete, search or transactions, so search, ingest and everything
 // refuse raw mode. raw_resources grows with every raw create: drop it when
 // done.
+//
+// # The suite
+//
+//	ouderbench suite -ouderd bin/ouderd [-out docs/performance.md] \
+//	    [-duration 20s] [-warmup 3s] [-concurrency 16] [-preload 1000] [-quick]
+//
+// is "make bench": it does all of the above with servers of its own. In a
+// temporary directory it starts a private PostgreSQL cluster
+// (store/pgcluster, durable defaults but synchronous_commit=off), ouderd
+// (the given binary, as a child process with its default settings, its log
+// in a file) and the raw server (in this process, pool_max_conns=16 like
+// ouderd's pool), all on one database. It then runs read (ouderd, then raw
+// on the same ids), create (ouderd, then raw), crud, search, ingest and
+// everything against ouderd, each after a CHECKPOINT, and writes the figures,
+// the machine, the settings and ouderd's throughput as a share of the raw
+// limit's (targets: reads 70%, creates 60%) into -out, between the HTML
+// comments generated:begin and generated:end; text outside them is kept. A scenario ouderd does not support yet (every request
+// fails) is reported as such; a failure of read, create or crud fails the
+// suite and leaves -out as it was. -quick is a smoke run (5s scenarios, 200
+// Patients). The suite stops ouderd with SIGTERM, the raw server and the
+// cluster, and removes its directory, also on failure or Ctrl-C; it gives
+// up after 5 minutes plus warm-up and duration per scenario (8 minutes with
+// the defaults, which take about 4).
 package main

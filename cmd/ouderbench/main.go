@@ -38,10 +38,11 @@ func main() {
 const usage = `ouderbench: load generator for FHIR R4 servers, and the raw-limit baseline.
 
 Usage:
-  ouderbench run -base URL -scenario read|crud|search|ingest|everything [flags]
+  ouderbench run -base URL -scenario read|create|crud|search|ingest|everything [flags]
   ouderbench raw -db CONNSTRING [-addr 127.0.0.1:0]
+  ouderbench suite -ouderd PATH [-out docs/performance.md] [-duration 20s] [-concurrency 16] [-quick]
 
-Run "ouderbench run -h" or "ouderbench raw -h" for the flags.
+Run "ouderbench run -h", "ouderbench raw -h" or "ouderbench suite -h" for the flags.
 `
 
 // run is the whole command: it parses args and returns the exit code.
@@ -59,6 +60,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 	case "raw":
 		err = rawCmd(ctx, args[1:], stdout, stderr)
+	case "suite":
+		err = suiteCmd(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return exitOK
@@ -100,6 +103,7 @@ type runOptions struct {
 	idsFrom, idsOut            string
 	allowRemote, raw, progress bool
 	hardCap                    time.Duration // bounds the whole command: maxRunTime
+	label                      string        // of the progress line; default the scenario
 }
 
 // parseRunFlags parses and checks the flags of "run". Errors are usage errors
@@ -110,7 +114,7 @@ func parseRunFlags(args []string, stderr io.Writer) (*runOptions, error) {
 	fs.SetOutput(stderr)
 	fs.StringVar(&o.base, "base", "", "FHIR base URL, e.g. http://127.0.0.1:8080/fhir (or http://127.0.0.1:NNNN/raw for the raw server)")
 	fs.StringVar(&o.token, "token", "", "bearer token (default $OUDERBENCH_TOKEN; the environment keeps it out of ps)")
-	fs.StringVar(&o.scenario, "scenario", "read", "read, crud, search, ingest or everything")
+	fs.StringVar(&o.scenario, "scenario", "read", "read, create, crud, search, ingest or everything")
 	fs.DurationVar(&o.duration, "duration", 0, "measured time after warm-up (default 20s unless -requests is given)")
 	fs.Int64Var(&o.requests, "requests", 0, "measured requests to send (crud: rounded down to whole iterations)")
 	fs.IntVar(&o.concurrency, "concurrency", 8, "concurrent workers (also used to preload)")
@@ -193,19 +197,45 @@ func (o *runOptions) check(rawSet bool) error {
 	return nil
 }
 
-// execute runs the benchmark o describes: prepare, warm up, measure, report.
-// The whole of it is bounded by o.hardCap. An interrupted run, or one whose
-// every request failed, still reports what it measured, then returns an
-// error.
+// execute runs the benchmark o describes and reports it on stdout (and to
+// -json and -md). The whole of it is bounded by o.hardCap. An interrupted
+// run, or one whose every request failed, still reports what it measured,
+// then returns an error.
 func (o *runOptions) execute(ctx context.Context, stdout, stderr io.Writer) error {
+	res, err := o.bench(ctx, stderr)
+	if res == nil {
+		return err
+	}
+	if err := writeMarkdown(stdout, res); err != nil {
+		return fmt.Errorf("write report: %w", err)
+	}
+	if o.jsonPath != "" {
+		if err := writeJSON(o.jsonPath, res); err != nil {
+			return err
+		}
+	}
+	if o.mdPath != "" {
+		if err := writeMarkdownFile(o.mdPath, res); err != nil {
+			return err
+		}
+	}
+	return err
+}
+
+// bench prepares, warms up and measures the run o describes, bounded by
+// o.hardCap, with progress lines on stderr when o.progress is set. The
+// result is nil when nothing was measured (preparing failed); otherwise it
+// is returned even with an error, which then says that the run was
+// interrupted, measured nothing, or that every request failed.
+func (o *runOptions) bench(ctx context.Context, stderr io.Writer) (*Result, error) {
 	sc, err := newScenario(o.scenario)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	var ids []string
 	if o.idsFrom != "" {
 		if ids, err = readIDs(o.idsFrom); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	ctx, cancel := context.WithTimeoutCause(ctx, o.hardCap, errHardCap)
@@ -220,6 +250,10 @@ func (o *runOptions) execute(ctx context.Context, stdout, stderr io.Writer) erro
 	if o.raw {
 		mode = "raw"
 	}
+	label := o.label
+	if label == "" {
+		label = o.scenario
+	}
 	c := newClient(o.base, o.token, o.concurrency, o.timeout)
 	e := &env{
 		client: c, seed: o.seed, preload: o.preload, concurrency: o.concurrency,
@@ -228,27 +262,27 @@ func (o *runOptions) execute(ctx context.Context, stdout, stderr io.Writer) erro
 	started := time.Now()
 	if err := sc.prepare(ctx, e); err != nil {
 		if cause := context.Cause(ctx); cause != nil {
-			return fmt.Errorf("%s: prepare: %w (%v)", o.scenario, err, cause)
+			return nil, fmt.Errorf("%s: prepare: %w (%v)", o.scenario, err, cause)
 		}
-		return fmt.Errorf("%s: prepare: %w", o.scenario, err)
+		return nil, fmt.Errorf("%s: prepare: %w", o.scenario, err)
 	}
 	preloaded := 0
 	if pl, ok := sc.(patientLister); ok && ids == nil {
 		preloaded = len(pl.patientIDs())
 		if o.idsOut != "" {
 			if err := writeIDs(o.idsOut, pl.patientIDs()); err != nil {
-				return err
+				return nil, err
 			}
 		}
 	}
 	if o.requests > 0 && o.requests < int64(sc.cost()) {
-		return usagef("run: -requests %d is less than one %s iteration (%d requests)", o.requests, o.scenario, sc.cost())
+		return nil, usagef("run: -requests %d is less than one %s iteration (%d requests)", o.requests, o.scenario, sc.cost())
 	}
 
 	lv := &live{}
 	m := runLoad(ctx, loadConfig{
 		concurrency: o.concurrency, warmup: o.warmup, duration: o.duration, requests: o.requests,
-		label: o.scenario, progress: progress, tty: tty,
+		label: label, progress: progress, tty: tty,
 	}, sc, func(id int) *worker { return newWorker(id, c, o.seed, lv) })
 
 	res := &Result{
@@ -259,30 +293,17 @@ func (o *runOptions) execute(ctx context.Context, stdout, stderr io.Writer) erro
 		res.Batch = o.batch
 	}
 	res.summarise(m, sc.ops())
-	if err := writeMarkdown(stdout, res); err != nil {
-		return fmt.Errorf("write report: %w", err)
-	}
-	if o.jsonPath != "" {
-		if err := writeJSON(o.jsonPath, res); err != nil {
-			return err
-		}
-	}
-	if o.mdPath != "" {
-		if err := writeMarkdownFile(o.mdPath, res); err != nil {
-			return err
-		}
-	}
 	switch {
 	case m.stopped == stopInterrupted:
-		return errors.New("interrupted; the report covers the time measured until then")
+		return res, errors.New("interrupted; the report covers the time measured until then")
 	case res.Total.Requests == 0:
-		return errors.New("no request was measured")
+		return res, errors.New("no request was measured")
 	case res.Total.Errors == res.Total.Requests:
 		// A table of failures is no benchmark; say so to scripts too.
-		return fmt.Errorf("every measured request failed (status %s); does the server support the %s scenario?",
+		return res, fmt.Errorf("every measured request failed (status %s); does the server support the %s scenario?",
 			strings.Join(errorsByStatus(res.Total.Status), ", "), o.scenario)
 	}
-	return nil
+	return res, nil
 }
 
 // isTerminal reports whether w is a character device (a terminal), where

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -38,20 +37,21 @@ const (
 	rawMaxBody = 16 << 20
 )
 
-// rawDB is the part of pgxpool.Pool the raw server uses; tests fake it.
-type rawDB interface {
-	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
-	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
-	Ping(ctx context.Context) error
+// rawServer answers the raw endpoints from pool.
+type rawServer struct {
+	pool *pgxpool.Pool
+	now  func() time.Time
+	log  *slog.Logger
 }
 
-var _ rawDB = (*pgxpool.Pool)(nil)
-
-// rawServer answers the raw endpoints from db.
-type rawServer struct {
-	db  rawDB
-	now func() time.Time
-	log *slog.Logger
+// newRawServer returns a raw server on pool, which must be the FHIR server's
+// database, and creates raw_resources there when it is missing. It fails
+// when the database cannot be reached or lacks the resources table.
+func newRawServer(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) (*rawServer, error) {
+	if _, err := pool.Exec(ctx, rawTableSQL); err != nil {
+		return nil, fmt.Errorf("raw: create raw_resources (does the database have the FHIR server's schema?): %w", err)
+	}
+	return &rawServer{pool: pool, now: time.Now, log: log}, nil
 }
 
 // typePattern is a FHIR resource type name.
@@ -73,7 +73,7 @@ func (s *rawServer) read(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var body []byte
-	err := s.db.QueryRow(r.Context(), rawReadSQL, typ, id).Scan(&body)
+	err := s.pool.QueryRow(r.Context(), rawReadSQL, typ, id).Scan(&body)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows), err == nil && body == nil: // a deleted resource has no body
 		http.NotFound(w, r)
@@ -97,7 +97,7 @@ func (s *rawServer) create(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := newUUID()
-	if _, err := s.db.Exec(r.Context(), rawInsertSQL, typ, id, s.now(), body); err != nil {
+	if _, err := s.pool.Exec(r.Context(), rawInsertSQL, typ, id, s.now(), body); err != nil {
 		s.fail(w, fmt.Errorf("raw create %s: %w", typ, err))
 		return
 	}
@@ -106,7 +106,7 @@ func (s *rawServer) create(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *rawServer) ready(w http.ResponseWriter, r *http.Request) {
-	if err := s.db.Ping(r.Context()); err != nil {
+	if err := s.pool.Ping(r.Context()); err != nil {
 		s.fail(w, fmt.Errorf("raw ready: %w", err))
 		return
 	}
@@ -132,31 +132,73 @@ func newUUID() string {
 // "listening on http://ADDR" as the first line of out, and serves until ctx
 // ends. It returns an error when the database or the address cannot be had.
 func serveRaw(ctx context.Context, dsn, addr string, out io.Writer, log *slog.Logger) error {
-	pool, err := pgxpool.New(ctx, dsn)
-	if err != nil {
-		return fmt.Errorf("raw: connect: %w", err)
-	}
-	defer pool.Close()
-	if _, err := pool.Exec(ctx, rawTableSQL); err != nil {
-		return fmt.Errorf("raw: create raw_resources (does the database have the FHIR server's schema?): %w", err)
-	}
-	s := &rawServer{db: pool, now: time.Now, log: log}
-	srv := &http.Server{Handler: s.handler(), ReadHeaderTimeout: 10 * time.Second}
-	ln, err := listen(ctx, addr)
+	rs, err := startRaw(ctx, dsn, addr, log)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "listening on http://%s\n", ln.Addr())
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	fmt.Fprintf(out, "listening on %s\n", rs.url())
+	var serveErr error
 	select {
-	case err := <-errc:
-		return fmt.Errorf("raw: serve: %w", err)
+	case serveErr = <-rs.errc:
 	case <-ctx.Done():
 	}
 	shutCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	if err := srv.Shutdown(shutCtx); err != nil {
+	return errors.Join(serveErr, rs.close(shutCtx))
+}
+
+// runningRaw is a raw server serving on a TCP listener: the one of
+// "ouderbench raw", or the suite's in-process baseline.
+type runningRaw struct {
+	pool *pgxpool.Pool
+	srv  *http.Server
+	addr net.Addr
+	errc chan error // receives the error that ended serving early
+}
+
+// startRaw connects to dsn, creates raw_resources, and starts serving the
+// raw endpoints on addr in the background. It fails when the database or
+// the address cannot be had. The caller must close the returned server.
+func startRaw(ctx context.Context, dsn, addr string, log *slog.Logger) (_ *runningRaw, err error) {
+	pool, err := pgxpool.New(ctx, dsn)
+	if err != nil {
+		return nil, fmt.Errorf("raw: connect: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			pool.Close()
+		}
+	}()
+	s, err := newRawServer(ctx, pool, log)
+	if err != nil {
+		return nil, err
+	}
+	ln, err := listen(ctx, addr)
+	if err != nil {
+		return nil, err
+	}
+	rs := &runningRaw{
+		pool: pool,
+		srv:  &http.Server{Handler: s.handler(), ReadHeaderTimeout: 10 * time.Second},
+		addr: ln.Addr(),
+		errc: make(chan error, 1),
+	}
+	go func() {
+		if err := rs.srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			rs.errc <- fmt.Errorf("raw: serve: %w", err)
+		}
+	}()
+	return rs, nil
+}
+
+// url returns http://ADDR, the server's root; its raw base is url()+"/raw".
+func (rs *runningRaw) url() string { return "http://" + rs.addr.String() }
+
+// close stops serving, waiting for requests in flight until ctx ends, and
+// closes the pool.
+func (rs *runningRaw) close(ctx context.Context) error {
+	defer rs.pool.Close()
+	if err := rs.srv.Shutdown(ctx); err != nil {
 		return fmt.Errorf("raw: shut down: %w", err)
 	}
 	return nil

@@ -253,3 +253,23 @@ func TestRunReadFromIDs(t *testing.T) {
 		t.Errorf("report lacks the 404s:\n%s", stdout)
 	}
 }
+
+func TestRunCreate(t *testing.T) {
+	t.Parallel()
+	fake, srv := newFakeFHIR(t, "")
+	code, _, stderr, res := runBench(t, "-base", srv.URL+"/fhir", "-scenario", "create",
+		"-requests", "40", "-warmup", "0", "-concurrency", "3")
+	if code != exitOK || res == nil {
+		t.Fatalf("exit %d, stderr:\n%s", code, stderr)
+	}
+	counts, _, stored, problems := fake.snapshot()
+	if len(problems) > 0 {
+		t.Errorf("the server refused requests: %q", problems)
+	}
+	if diff := cmp.Diff(map[string]int{"POST Patient": 40}, counts); diff != "" || stored != 40 {
+		t.Errorf("%d stored; requests the server saw (-want +got):\n%s", stored, diff)
+	}
+	if diff := cmp.Diff(map[string]uint64{"create": 40}, opCounts(res)); diff != "" || res.Total.Errors != 0 {
+		t.Errorf("%d errors; operations (-want +got):\n%s", res.Total.Errors, diff)
+	}
+}

@@ -37,6 +37,8 @@ func newScenario(name string) (scenario, error) {
 	switch name {
 	case "read":
 		return &readScenario{}, nil
+	case "create":
+		return &createScenario{}, nil
 	case "crud":
 		return &crudScenario{}, nil
 	case "search":
@@ -46,7 +48,7 @@ func newScenario(name string) (scenario, error) {
 	case "everything":
 		return &everythingScenario{}, nil
 	}
-	return nil, usagef("run: unknown scenario %q (want read, crud, search, ingest or everything)", name)
+	return nil, usagef("run: unknown scenario %q (want read, create, crud, search, ingest or everything)", name)
 }
 
 // patientLister is a scenario that preloaded Patients, for -ids-out.

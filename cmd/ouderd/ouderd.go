@@ -230,6 +230,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		Store:        store,
 		Parser:       parser,
 		Searcher:     store,
+		Transactor:   transactor{store},
 		SearchParser: &search.Parser{Registry: builtin, Fold: searchparam.Fold, Base: base},
 		Registry:     live.Get,
 		SearchParamsChanged: func(ctx context.Context, types []string) error {
@@ -280,6 +281,13 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	}
 	m.Logger.Info("listening", slog.String("addr", m.ln.Addr().String()), slog.String("fhir_base", base))
 	return nil
+}
+
+// transactor gives the REST layer the store's transactions.
+type transactor struct{ store *postgres.Store }
+
+func (t transactor) Transaction(ctx context.Context, fn func(tx rest.TxStore) error) error {
+	return t.store.Transaction(ctx, func(tx *postgres.Store) error { return fn(tx) })
 }
 
 // expandTypes turns SearchParameter bases into concrete resource types.

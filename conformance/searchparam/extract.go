@@ -88,7 +88,7 @@ func (r *Registry) extract(typ string, resource map[string]any, skip skipFunc) (
 	ps := buf[:0]
 	var perKind [5]int // parameters by kind, to size the entry lists
 	for _, p := range params {
-		if p.Expr != nil && (p.Code[0] != '_' || !IsColumn(p.Code)) {
+		if p.Expr != nil && !(strings.HasPrefix(p.Code, "_") && IsColumn(p.Code)) {
 			ps = append(ps, p)
 			perKind[kindIndex(p.Kind)]++
 		}
@@ -96,9 +96,10 @@ func (r *Registry) extract(typ string, resource map[string]any, skip skipFunc) (
 	slices.SortFunc(ps, func(a, b *Param) int { return cmp.Compare(a.Key, b.Key) })
 
 	x := extractor{res: resource, skip: skip}
-	// About one entry per parameter is typical: growing the lists from empty
-	// would cost a handful of allocations each.
-	x.idx.Strings = make([]fhir.StringEntry, 0, perKind[1])
+	// About one entry per parameter is typical (two for strings: the parts of
+	// names and addresses); growing the lists from empty would cost a handful
+	// of allocations each.
+	x.idx.Strings = make([]fhir.StringEntry, 0, 2*perKind[1])
 	x.idx.Tokens = make([]fhir.TokenEntry, 0, perKind[2])
 	x.idx.References = make([]fhir.ReferenceEntry, 0, perKind[3])
 	x.idx.Dates = make([]fhir.DateEntry, 0, perKind[4])
@@ -620,7 +621,14 @@ func (x *extractor) date(key int64, group int32, typ, s string) {
 		x.skipped(Date, typ, whyInvalid)
 		return
 	}
-	x.idx.Dates = append(x.idx.Dates, fhir.DateEntry{Param: key, Group: group, Lo: r.Start.UTC(), Hi: r.End.UTC()})
+	hi := r.End
+	if typ == "instant" {
+		// An instant is a point in time, not the span of its last digit
+		// (http://hl7.org/fhir/R4/search.html#date): it covers the
+		// microsecond the store resolves.
+		hi = r.Start.Add(time.Microsecond)
+	}
+	x.idx.Dates = append(x.idx.Dates, fhir.DateEntry{Param: key, Group: group, Lo: r.Start.UTC(), Hi: hi.UTC()})
 }
 
 func (x *extractor) period(key int64, group int32, p map[string]any) {

@@ -272,11 +272,11 @@ func TestExtract(t *testing.T) {
 			}},
 		},
 		{
-			name:  "date precisions: milliseconds",
+			name:  "an instant is a point, whatever its digits",
 			src:   `{"resourceType":"Observation","status":"final","code":{"text":"x"},"effectiveInstant":"2020-03-04T10:15:00.250Z"}`,
 			codes: []string{"date"},
 			want: fhir.Index{Dates: []fhir.DateEntry{
-				{Param: key("Observation", "date"), Lo: utc("2020-03-04T10:15:00.250Z"), Hi: utc("2020-03-04T10:15:00.251Z")},
+				{Param: key("Observation", "date"), Lo: utc("2020-03-04T10:15:00.250Z"), Hi: utc("2020-03-04T10:15:00.250001Z")},
 			}},
 		},
 		{

@@ -3,12 +3,12 @@ package rest_test
 import (
 	"bytes"
 	"encoding/json"
+	"maps"
 	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
-	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -246,12 +246,7 @@ func searchset(tb testing.TB, r response) (entries []corpusEntry, total *int, li
 		var typ, id string
 		_ = json.Unmarshal(e.Resource["resourceType"], &typ)
 		_ = json.Unmarshal(e.Resource["id"], &id)
-		keys := make([]string, 0, len(e.Resource))
-		for k := range e.Resource {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		entries = append(entries, corpusEntry{typ: typ, id: id, mode: e.Search.Mode, keys: keys})
+		entries = append(entries, corpusEntry{typ: typ, id: id, mode: e.Search.Mode, keys: slices.Sorted(maps.Keys(e.Resource))})
 	}
 	return entries, b.Total, links
 }
@@ -265,22 +260,24 @@ func (ts *testServer) runCase(t *testing.T, cs corpusCase, vars map[string]strin
 	var res response
 	if cs.Post {
 		res = ts.do(t, "POST", "/fhir/"+path+"/_search", params, append([]string{"Content-Type: application/x-www-form-urlencoded"}, cs.Headers...)...)
+		query = "POST " + query
 	} else {
 		res = ts.do(t, "GET", "/fhir/"+path+"?"+params, "", cs.Headers...)
+		query = "GET " + query
 	}
 	want := cs.Status
 	if want == 0 {
 		want = http.StatusOK
 	}
 	if res.status != want {
-		t.Fatalf("GET %s: status %d, want %d: %s", query, res.status, want, res.body)
+		t.Fatalf("%s: status %d, want %d: %s", query, res.status, want, res.body)
 	}
 	if want != http.StatusOK {
 		if cs.Issue != "" && !slices.ContainsFunc(issues(t, res), func(s string) bool {
 			_, exprs, _ := strings.Cut(s, "@")
 			return slices.Contains(strings.Split(exprs, ","), cs.Issue)
 		}) {
-			t.Errorf("GET %s: no issue names %q: %s", query, cs.Issue, res.body)
+			t.Errorf("%s: no issue names %q: %s", query, cs.Issue, res.body)
 		}
 		return
 	}
@@ -289,9 +286,9 @@ func (ts *testServer) runCase(t *testing.T, cs corpusCase, vars map[string]strin
 	if cs.Total != nil {
 		switch {
 		case total == nil:
-			t.Errorf("GET %s: no Bundle.total, want %d", query, *cs.Total)
+			t.Errorf("%s: no Bundle.total, want %d", query, *cs.Total)
 		case *total != *cs.Total:
-			t.Errorf("GET %s: Bundle.total = %d, want %d", query, *total, *cs.Total)
+			t.Errorf("%s: Bundle.total = %d, want %d", query, *total, *cs.Total)
 		}
 	}
 	if cs.Pages != nil {
@@ -310,22 +307,22 @@ func checkEntries(t *testing.T, query string, cs corpusCase, entries []corpusEnt
 		case "match":
 			matches = append(matches, e.id)
 			if cs.Keys != nil && !slices.Equal(e.keys, sorted(cs.Keys)) {
-				t.Errorf("GET %s: match %s/%s has members %v, want %v", query, e.typ, e.id, e.keys, sorted(cs.Keys))
+				t.Errorf("%s: match %s/%s has members %v, want %v", query, e.typ, e.id, e.keys, sorted(cs.Keys))
 			}
 		case "include":
 			includes = append(includes, e.id)
 			if cs.IncludeKeys != nil && !slices.Equal(e.keys, sorted(cs.IncludeKeys)) {
-				t.Errorf("GET %s: include %s/%s has members %v, want %v", query, e.typ, e.id, e.keys, sorted(cs.IncludeKeys))
+				t.Errorf("%s: include %s/%s has members %v, want %v", query, e.typ, e.id, e.keys, sorted(cs.IncludeKeys))
 			}
 		case "outcome":
 			warned = true
 			continue
 		default:
-			t.Errorf("GET %s: entry %s/%s has search.mode %q", query, e.typ, e.id, e.mode)
+			t.Errorf("%s: entry %s/%s has search.mode %q", query, e.typ, e.id, e.mode)
 		}
 		key := e.typ + "/" + e.id
 		if prev, dup := seen[key]; dup {
-			t.Errorf("GET %s: %s appears twice (as %s and as %s)", query, key, prev, e.mode)
+			t.Errorf("%s: %s appears twice (as %s and as %s)", query, key, prev, e.mode)
 		}
 		seen[key] = e.mode
 	}
@@ -335,16 +332,16 @@ func checkEntries(t *testing.T, query string, cs corpusCase, entries []corpusEnt
 			want, got = sorted(want), sorted(got)
 		}
 		if diff := cmp.Diff(want, got, cmp.Transformer("nil", orEmpty)); diff != "" {
-			t.Errorf("GET %s: matches (-want +got):\n%s", query, diff)
+			t.Errorf("%s: matches (-want +got):\n%s", query, diff)
 		}
 	}
 	if cs.Include != nil {
 		if diff := cmp.Diff(sorted(*cs.Include), sorted(includes), cmp.Transformer("nil", orEmpty)); diff != "" {
-			t.Errorf("GET %s: includes (-want +got):\n%s", query, diff)
+			t.Errorf("%s: includes (-want +got):\n%s", query, diff)
 		}
 	}
 	if cs.Warning != "" && !warned {
-		t.Errorf("GET %s: no outcome entry warns about %s", query, cs.Warning)
+		t.Errorf("%s: no outcome entry warns about %s", query, cs.Warning)
 	}
 }
 
@@ -368,43 +365,43 @@ func (ts *testServer) checkPages(t *testing.T, query string, want [][]string, fi
 		}
 		res := ts.do(t, "GET", u.RequestURI(), "")
 		if res.status != http.StatusOK {
-			t.Fatalf("GET %s: status %d: %s", link, res.status, res.body)
+			t.Fatalf("%s: status %d: %s", link, res.status, res.body)
 		}
 		entries, _, links := searchset(t, res)
 		return entries, links
 	}
 	if links["previous"] != "" {
-		t.Errorf("GET %s: the first page has a previous link", query)
+		t.Errorf("%s: the first page has a previous link", query)
 	}
 	entries := first
 	for i := range want {
 		if diff := cmp.Diff(want[i], page(entries), cmp.Transformer("nil", orEmpty)); diff != "" {
-			t.Fatalf("GET %s: page %d (-want +got):\n%s", query, i+1, diff)
+			t.Fatalf("%s: page %d (-want +got):\n%s", query, i+1, diff)
 		}
 		next := links["next"]
 		if i == len(want)-1 {
 			if next != "" {
-				t.Fatalf("GET %s: the last page (%d) has a next link %s", query, i+1, next)
+				t.Fatalf("%s: the last page (%d) has a next link %s", query, i+1, next)
 			}
 			break
 		}
 		if next == "" {
-			t.Fatalf("GET %s: page %d has no next link", query, i+1)
+			t.Fatalf("%s: page %d has no next link", query, i+1)
 		}
 		entries, links = get(next)
 	}
 	for i := len(want) - 2; i >= 0; i-- {
 		prev := links["previous"]
 		if prev == "" {
-			t.Fatalf("GET %s: page %d has no previous link", query, i+2)
+			t.Fatalf("%s: page %d has no previous link", query, i+2)
 		}
 		entries, links = get(prev)
 		if diff := cmp.Diff(want[i], page(entries), cmp.Transformer("nil", orEmpty)); diff != "" {
-			t.Fatalf("GET %s: page %d, reached going back (-want +got):\n%s", query, i+1, diff)
+			t.Fatalf("%s: page %d, reached going back (-want +got):\n%s", query, i+1, diff)
 		}
 	}
 	if len(want) > 1 && links["previous"] != "" {
-		t.Errorf("GET %s: the first page, reached going back, has a previous link %s", query, links["previous"])
+		t.Errorf("%s: the first page, reached going back, has a previous link %s", query, links["previous"])
 	}
 }
 

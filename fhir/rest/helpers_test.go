@@ -52,6 +52,7 @@ func newServer(tb testing.TB, opts ...serverOption) *testServer {
 		Store:        store,
 		Parser:       parser,
 		Searcher:     store,
+		Transactor:   transactor{store},
 		SearchParser: &search.Parser{Registry: registry, Fold: searchparam.Fold},
 		Logger:       slog.New(slog.NewJSONHandler(logs, nil)),
 		Version:      "test",
@@ -73,6 +74,14 @@ func newServer(tb testing.TB, opts ...serverOption) *testServer {
 	handler = api.Routes(func(r *http.Request) error { return store.Ping(r.Context()) })
 	tb.Cleanup(ts.Close)
 	return ts
+}
+
+// transactor gives the REST layer the store's transactions, as cmd/ouderd
+// wires it.
+type transactor struct{ store *postgres.Store }
+
+func (t transactor) Transaction(ctx context.Context, fn func(tx rest.TxStore) error) error {
+	return t.store.Transaction(ctx, func(tx *postgres.Store) error { return fn(tx) })
 }
 
 // lockedWriter serialises log writes from concurrent handlers.

@@ -134,7 +134,9 @@ type bundleEntry struct {
 	searchMode   string // match | include | outcome, for searchsets
 	method, url  string
 	status, etag string
+	location     string
 	lastModified time.Time
+	outcome      json.RawMessage // response.outcome, for transaction and batch responses
 }
 
 // bundle writes a Bundle around stored resource bytes without parsing them.
@@ -187,22 +189,29 @@ func (b *bundle) bytes() []byte {
 			if e.resource != nil {
 				buf.WriteString(sep + `"resource":`)
 				buf.Write(e.resource)
+				sep = ","
 			}
 			if e.searchMode != "" {
-				buf.WriteString(`,"search":{"mode":`)
+				buf.WriteString(sep + `"search":{"mode":`)
 				str(e.searchMode)
 				buf.WriteByte('}')
+				sep = ","
 			}
 			if e.method != "" {
-				buf.WriteString(`,"request":{"method":`)
+				buf.WriteString(sep + `"request":{"method":`)
 				str(e.method)
 				buf.WriteString(`,"url":`)
 				str(e.url)
 				buf.WriteByte('}')
+				sep = ","
 			}
 			if e.status != "" {
-				buf.WriteString(`,"response":{"status":`)
+				buf.WriteString(sep + `"response":{"status":`)
 				str(e.status)
+				if e.location != "" {
+					buf.WriteString(`,"location":`)
+					str(e.location)
+				}
 				if e.etag != "" {
 					buf.WriteString(`,"etag":`)
 					str(e.etag)
@@ -210,6 +219,10 @@ func (b *bundle) bytes() []byte {
 				if !e.lastModified.IsZero() {
 					buf.WriteString(`,"lastModified":`)
 					str(e.lastModified.UTC().Format(rawjson.InstantLayout))
+				}
+				if e.outcome != nil {
+					buf.WriteString(`,"outcome":`)
+					buf.Write(e.outcome)
 				}
 				buf.WriteByte('}')
 			}

@@ -93,17 +93,21 @@ func TestMetadata(t *testing.T) {
 		method, path string
 		body         string
 		status       int
+		headers      []string
 	}{
-		{"read", "GET", "/fhir/Patient/" + id, "", http.StatusOK},
-		{"vread", "GET", "/fhir/Patient/" + id + "/_history/1", "", http.StatusOK},
-		{"update", "PUT", "/fhir/Patient/" + id, update, http.StatusOK},
-		{"history-instance", "GET", "/fhir/Patient/" + id + "/_history", "", http.StatusOK},
-		{"history-type", "GET", "/fhir/Patient/_history", "", http.StatusOK},
-		{"create", "POST", "/fhir/Patient", patient, http.StatusCreated},
-		{"history-system", "GET", "/fhir/_history", "", http.StatusOK},
-		{"search-type", "GET", "/fhir/Patient?_id=" + id, "", http.StatusOK},
-		{"search-system", "GET", "/fhir/?_type=Patient&_id=" + id, "", http.StatusOK},
-		{"delete", "DELETE", "/fhir/Patient/" + id, "", http.StatusNoContent},
+		{"read", "GET", "/fhir/Patient/" + id, "", http.StatusOK, nil},
+		{"vread", "GET", "/fhir/Patient/" + id + "/_history/1", "", http.StatusOK, nil},
+		{"update", "PUT", "/fhir/Patient/" + id, update, http.StatusOK, nil},
+		{"patch", "PATCH", "/fhir/Patient/" + id, `[{"op":"add","path":"/gender","value":"other"}]`, http.StatusOK, []string{"Content-Type: application/json-patch+json"}},
+		{"history-instance", "GET", "/fhir/Patient/" + id + "/_history", "", http.StatusOK, nil},
+		{"history-type", "GET", "/fhir/Patient/_history", "", http.StatusOK, nil},
+		{"create", "POST", "/fhir/Patient", patient, http.StatusCreated, nil},
+		{"history-system", "GET", "/fhir/_history", "", http.StatusOK, nil},
+		{"search-type", "GET", "/fhir/Patient?_id=" + id, "", http.StatusOK, nil},
+		{"search-system", "GET", "/fhir/?_type=Patient&_id=" + id, "", http.StatusOK, nil},
+		{"transaction", "POST", "/fhir", `{"resourceType":"Bundle","type":"transaction","entry":[{"resource":` + patient + `,"request":{"method":"POST","url":"Patient"}}]}`, http.StatusOK, nil},
+		{"batch", "POST", "/fhir", `{"resourceType":"Bundle","type":"batch","entry":[{"request":{"method":"GET","url":"Patient/` + id + `"}}]}`, http.StatusOK, nil},
+		{"delete", "DELETE", "/fhir/Patient/" + id, "", http.StatusNoContent, nil},
 	}
 	listed := append(slices.Clone(patientInteractions), codesOf(server.Interaction)...)
 	var probed []string
@@ -120,7 +124,7 @@ func TestMetadata(t *testing.T) {
 			continue
 		}
 		t.Run(p.interaction, func(t *testing.T) {
-			if res := ts.do(t, p.method, p.path, p.body); res.status != p.status {
+			if res := ts.do(t, p.method, p.path, p.body, p.headers...); res.status != p.status {
 				t.Errorf("%s %s: status %d, want %d: %s", p.method, p.path, res.status, p.status, res.body)
 			}
 		})

@@ -1,6 +1,7 @@
 package rest
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"log/slog"
@@ -41,19 +42,32 @@ func outcome(issues []fhir.Issue, defaultCode string) []byte {
 
 // writeError answers with the OperationOutcome for err. Internal errors are
 // logged with their cause and shown to the client only as "internal error"
-// plus the request id.
+// plus the request id. Inside a Bundle entry (an entryRecorder) the error is
+// kept for the entry's response instead.
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
-	var fe *fhir.Error
-	if !errors.As(err, &fe) || fe.Kind == fhir.Internal {
-		id := RequestID(r.Context())
-		s.log.ErrorContext(r.Context(), "internal error", slog.String("request_id", id), slog.String("error", err.Error()))
-		fe = fhir.Errorf(fhir.Internal, "", "internal error (request id %s)", id)
+	if rec, ok := w.(*entryRecorder); ok {
+		rec.err = err
+		return
 	}
-	info := fe.Kind.Info()
+	fe := s.clientError(r.Context(), err)
 	if fe.Kind == fhir.Unauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="fhir"`)
 	}
+	info := fe.Kind.Info()
 	s.writeJSON(w, r, info.Status, outcome(fe.Issues, info.Code))
+}
+
+// clientError returns err as the client may see it: an *fhir.Error, where
+// an internal error is logged with its cause and becomes "internal error"
+// plus the request id.
+func (s *Server) clientError(ctx context.Context, err error) *fhir.Error {
+	var fe *fhir.Error
+	if !errors.As(err, &fe) || fe.Kind == fhir.Internal {
+		id := RequestID(ctx)
+		s.log.ErrorContext(ctx, "internal error", slog.String("request_id", id), slog.String("error", err.Error()))
+		fe = fhir.Errorf(fhir.Internal, "", "internal error (request id %s)", id)
+	}
+	return fe
 }
 
 // writeJSON writes a JSON body in the negotiated FHIR media type, indented

@@ -1,6 +1,7 @@
 package rest
 
 import (
+	"context"
 	"errors"
 	"io"
 	"net/http"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/digitaleouder/ouder/conformance"
 	"github.com/digitaleouder/ouder/conformance/searchparam"
 	"github.com/digitaleouder/ouder/fhir"
 )
@@ -22,6 +24,12 @@ func (s *Server) readBody(r *http.Request) ([]byte, error) {
 	if err := checkContentType(r); err != nil {
 		return nil, err
 	}
+	return s.readLimited(r)
+}
+
+// readLimited returns the request body, refusing one above MaxBody (413) or
+// an empty one (400).
+func (s *Server) readLimited(r *http.Request) ([]byte, error) {
 	if r.ContentLength > s.maxBody {
 		return nil, fhir.Errorf(fhir.TooLarge, "", "the body (%d bytes) exceeds the limit of %d bytes", r.ContentLength, s.maxBody)
 	}
@@ -55,11 +63,42 @@ func checkSearchParameter(typ string, body []byte) ([]string, error) {
 
 // searchParamsChanged reloads the registry and queues the reindexing after
 // a SearchParameter write (bases empty: nothing to do).
-func (s *Server) searchParamsChanged(r *http.Request, bases []string) error {
+func (s *Server) searchParamsChanged(ctx context.Context, bases []string) error {
 	if len(bases) == 0 || s.spChanged == nil {
 		return nil
 	}
-	return s.spChanged(r.Context(), bases)
+	return s.spChanged(ctx, bases)
+}
+
+// oldSearchParamBases returns the types that the stored version of a
+// SearchParameter applies to, which need reindexing too when it is replaced
+// or deleted; nil for other types and unknown resources.
+func oldSearchParamBases(ctx context.Context, st fhir.Store, typ, id string) []string {
+	if typ != "SearchParameter" {
+		return nil
+	}
+	old, err := st.Read(ctx, typ, id)
+	if err != nil {
+		return nil
+	}
+	sp, err := searchparam.Definition(old.Body)
+	if err != nil {
+		return nil
+	}
+	return sp.Base
+}
+
+// checkUpdateID refuses an update whose resource does not carry the id of
+// its URL.
+func checkUpdateID(typ, id string, res *conformance.Resource) error {
+	switch res.ID {
+	case id:
+		return nil
+	case "":
+		return fhir.Errorf(fhir.Invalid, typ+".id", "the resource has no id: an update must carry the id of its URL (%q)", id)
+	default:
+		return fhir.Errorf(fhir.Invalid, typ+".id", "the resource id %q differs from the URL id %q", res.ID, id)
+	}
 }
 
 // ifMatch reads the If-Match header as a version number (0: absent).
@@ -117,12 +156,10 @@ func (s *Server) writeOutcome(w http.ResponseWriter, r *http.Request, out fhir.O
 	return s.writeResource(w, r, status, out.Resource)
 }
 
-// create handles POST [base]/[type].
+// create handles POST [base]/[type], conditionally when If-None-Exist is
+// set (see conditionalCreate).
 func (s *Server) create(w http.ResponseWriter, r *http.Request) error {
 	typ := chi.URLParam(r, "type")
-	if r.Header.Get("If-None-Exist") != "" {
-		return fhir.Errorf(fhir.NotSupported, "", "conditional create (If-None-Exist) is not supported yet")
-	}
 	body, err := s.readBody(r)
 	if err != nil {
 		return err
@@ -135,15 +172,41 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	out, err := s.store.Create(r.Context(), fhir.Write{Type: typ, Render: res.Render, Index: res.Index})
+	write := fhir.Write{Type: typ, Render: res.Render, Index: res.Index}
+	if cond := r.Header.Get("If-None-Exist"); cond != "" {
+		q, err := s.conditionalQuery(typ, cond, "If-None-Exist")
+		if err != nil {
+			return err
+		}
+		var out fhir.Outcome
+		err = s.tx.Transaction(r.Context(), func(tx TxStore) (err error) {
+			out, err = s.conditionalCreate(r.Context(), tx, q, write)
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		if !out.Created {
+			msg := typ + "/" + out.Resource.ID + " matches If-None-Exist; nothing was created"
+			return s.writeOutcome(w, r, out, http.StatusOK, msg)
+		}
+		return s.created(w, r, out, bases)
+	}
+	out, err := s.store.Create(r.Context(), write)
 	if err != nil {
 		return err
 	}
-	if err := s.searchParamsChanged(r, bases); err != nil {
+	return s.created(w, r, out, bases)
+}
+
+// created answers a create that wrote a resource: 201 with its Location.
+func (s *Server) created(w http.ResponseWriter, r *http.Request, out fhir.Outcome, bases []string) error {
+	if err := s.searchParamsChanged(r.Context(), bases); err != nil {
 		return err
 	}
-	w.Header().Set("Location", s.location(out.Resource))
-	return s.writeOutcome(w, r, out, http.StatusCreated, "created "+typ+"/"+out.Resource.ID)
+	res := out.Resource
+	w.Header().Set("Location", s.location(res))
+	return s.writeOutcome(w, r, out, http.StatusCreated, "created "+res.Type+"/"+res.ID)
 }
 
 // update handles PUT [base]/[type]/[id], creating the resource with that id
@@ -161,12 +224,8 @@ func (s *Server) update(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	switch res.ID {
-	case id:
-	case "":
-		return fhir.Errorf(fhir.Invalid, typ+".id", "the resource has no id: an update must carry the id of its URL (%q)", id)
-	default:
-		return fhir.Errorf(fhir.Invalid, typ+".id", "the resource id %q differs from the URL id %q", res.ID, id)
+	if err := checkUpdateID(typ, id, res); err != nil {
+		return err
 	}
 	version, err := ifMatch(r)
 	if err != nil {
@@ -176,25 +235,25 @@ func (s *Server) update(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if typ == "SearchParameter" {
-		// The old definition's types need reindexing too.
-		if old, err := s.store.Read(r.Context(), typ, id); err == nil {
-			if sp, err := searchparam.Definition(old.Body); err == nil {
-				bases = append(bases, sp.Base...)
-			}
-		}
-	}
+	bases = append(bases, oldSearchParamBases(r.Context(), s.store, typ, id)...)
 	out, err := s.store.Update(r.Context(), fhir.Write{Type: typ, ID: id, IfMatch: version, Render: res.Render, Index: res.Index})
 	if err != nil {
 		return err
 	}
-	if err := s.searchParamsChanged(r, bases); err != nil {
+	return s.updated(w, r, out, bases)
+}
+
+// updated answers an update: 200, or 201 with a Location when it created
+// the resource.
+func (s *Server) updated(w http.ResponseWriter, r *http.Request, out fhir.Outcome, bases []string) error {
+	if err := s.searchParamsChanged(r.Context(), bases); err != nil {
 		return err
 	}
-	status, msg := http.StatusOK, "updated "+typ+"/"+id
+	res := out.Resource
+	status, msg := http.StatusOK, "updated "+res.Type+"/"+res.ID
 	if out.Created {
-		status, msg = http.StatusCreated, "created "+typ+"/"+id
-		w.Header().Set("Location", s.location(out.Resource))
+		status, msg = http.StatusCreated, "created "+res.Type+"/"+res.ID
+		w.Header().Set("Location", s.location(res))
 	}
 	return s.writeOutcome(w, r, out, status, msg)
 }
@@ -207,29 +266,28 @@ func (s *Server) delete(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	var bases []string
-	if typ == "SearchParameter" {
-		if old, err := s.store.Read(r.Context(), typ, id); err == nil {
-			if sp, err := searchparam.Definition(old.Body); err == nil {
-				bases = sp.Base
-			}
-		}
-	}
+	bases := oldSearchParamBases(r.Context(), s.store, typ, id)
 	out, err := s.store.Delete(r.Context(), typ, id, version)
 	if err != nil {
 		return err
 	}
 	if !out.Unchanged {
-		if err := s.searchParamsChanged(r, bases); err != nil {
+		if err := s.searchParamsChanged(r.Context(), bases); err != nil {
 			return err
 		}
 	}
 	setVersionHeaders(w, out.Resource)
+	msg := "deleted " + typ + "/" + id
+	if out.Unchanged {
+		msg = typ + "/" + id + " was already deleted or never existed; nothing changed"
+	}
+	return s.deleted(w, r, msg)
+}
+
+// deleted answers a delete: 204, or 200 with an OperationOutcome saying msg
+// when Prefer asks for one.
+func (s *Server) deleted(w http.ResponseWriter, r *http.Request, msg string) error {
 	if preferOf(r) == returnOutcome {
-		msg := "deleted " + typ + "/" + id
-		if out.Unchanged {
-			msg = typ + "/" + id + " was already deleted or never existed; nothing changed"
-		}
 		s.writeJSON(w, r, http.StatusOK, outcome([]fhir.Issue{{Severity: "information", Code: "informational", Diagnostics: msg}}, "informational"))
 		return nil
 	}

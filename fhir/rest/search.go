@@ -124,7 +124,8 @@ func (s *Server) search(w http.ResponseWriter, r *http.Request) error {
 	add := func(list []fhir.Resource, mode string) error {
 		for _, m := range list {
 			body := m.Body
-			if sub != nil {
+			// _elements shapes the matches only; _summary applies to all.
+			if sub != nil && (mode == "match" || len(q.Elements) == 0) {
 				if body, err = rawjson.Subset(m.Body, sub(m.Type)); err != nil {
 					return err
 				}

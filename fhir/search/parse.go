@@ -67,7 +67,7 @@ func (p *Parser) Parse(types []string, params url.Values, strict bool) (*Query, 
 	if s.loc == nil {
 		s.loc = time.UTC
 	}
-	q := &Query{Total: "none", Count: p.defaultCount()}
+	q := &Query{Total: "none", Count: p.defaultCount(), Base: strings.TrimSuffix(p.Base, "/")}
 	s.q = q
 	for _, t := range types {
 		if !r4.IsResourceType(t) {

@@ -431,8 +431,11 @@ func TestParseResult(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Parse(%q): %v", tt.query, err)
 			}
-			if diff := cmp.Diff(&tt.want, q, append(cmpOpts, cmpopts.IgnoreFields(Query{}, "Types", "Where"))...); diff != "" {
+			if diff := cmp.Diff(&tt.want, q, append(cmpOpts, cmpopts.IgnoreFields(Query{}, "Types", "Where", "Base"))...); diff != "" {
 				t.Errorf("Parse(%q) (-want +got):\n%s", tt.query, diff)
+			}
+			if q.Base != p.Base {
+				t.Errorf("Parse(%q).Base = %q, want Parser.Base %q", tt.query, q.Base, p.Base)
 			}
 			roundTrip(t, p, tt.types, q)
 		})

@@ -48,6 +48,11 @@ type Query struct {
 	// Cursor is the opaque paging token (_cursor) of a next/previous link,
 	// or "". It is not interpreted here.
 	Cursor string
+	// Base is Parser.Base without a trailing "/": an absolute reference in
+	// a resource that starts with Base+"/" points to a resource on this
+	// server; any other absolute reference does not, even when it ends in
+	// Type/id. "" means only relative references are local.
+	Base string
 
 	// Compartment, when set, limits the search to the resources in one
 	// compartment (GET [base]/Patient/[id]/[type]): those whose reference

@@ -25,7 +25,7 @@ var indexTables = []indexTable{
 			n := len(x.Strings)
 			p, g, a, b := make([]int64, n), make([]int32, n), make([]string, n), make([]string, n)
 			for i, e := range x.Strings {
-				p[i], g[i], a[i], b[i] = e.Param, e.Group, e.Norm, e.Exact
+				p[i], g[i], a[i], b[i] = e.Param, e.Group, fhir.Clip(e.Norm), fhir.Clip(e.Exact)
 			}
 			return n, p, g, []any{a, b}
 		},
@@ -36,7 +36,7 @@ var indexTables = []indexTable{
 			n := len(x.Tokens)
 			p, g, a, b, c := make([]int64, n), make([]int32, n), make([]string, n), make([]string, n), make([]string, n)
 			for i, e := range x.Tokens {
-				p[i], g[i], a[i], b[i], c[i] = e.Param, e.Group, e.System, e.Code, e.Text
+				p[i], g[i], a[i], b[i], c[i] = e.Param, e.Group, fhir.Clip(e.System), fhir.Clip(e.Code), fhir.Clip(e.Text)
 			}
 			return n, p, g, []any{a, b, c}
 		},
@@ -48,7 +48,7 @@ var indexTables = []indexTable{
 			p, g := make([]int64, n), make([]int32, n)
 			a, b, c, d := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 			for i, e := range x.References {
-				p[i], g[i], a[i], b[i], c[i], d[i] = e.Param, e.Group, e.Type, e.ID, e.Version, e.URL
+				p[i], g[i], a[i], b[i], c[i], d[i] = e.Param, e.Group, e.Type, e.ID, fhir.Clip(e.Version), fhir.Clip(e.URL)
 			}
 			return n, p, g, []any{a, b, c, d}
 		},
@@ -84,7 +84,7 @@ var indexTables = []indexTable{
 			p, g := make([]int64, n), make([]int32, n)
 			a, b, c, d, e2, f := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 			for i, e := range x.Quantities {
-				p[i], g[i], a[i], b[i], c[i], d[i], e2[i], f[i] = e.Param, e.Group, e.Value, e.Lo, e.Hi, e.System, e.Code, e.Unit
+				p[i], g[i], a[i], b[i], c[i], d[i], e2[i], f[i] = e.Param, e.Group, e.Value, e.Lo, e.Hi, fhir.Clip(e.System), fhir.Clip(e.Code), fhir.Clip(e.Unit)
 			}
 			return n, p, g, []any{a, b, c, d, e2, f}
 		},
@@ -95,7 +95,7 @@ var indexTables = []indexTable{
 			n := len(x.URIs)
 			p, g, a := make([]int64, n), make([]int32, n), make([]string, n)
 			for i, e := range x.URIs {
-				p[i], g[i], a[i] = e.Param, e.Group, e.Value
+				p[i], g[i], a[i] = e.Param, e.Group, fhir.Clip(e.Value)
 			}
 			return n, p, g, []any{a}
 		},

@@ -35,11 +35,23 @@ const (
 	maxIncluded      = 1000
 )
 
+// customPlans runs a search statement as an unnamed statement (its
+// description cached, so still one round trip), which PostgreSQL plans for
+// the values at hand every time. A named prepared statement (pgx's default)
+// switches to a generic plan after five runs when that plan's estimate looks
+// no worse, and the generic estimate of "code = $2" is that of an average
+// code: Observation?code=<a common code> then reads every row of that code
+// before it sorts (TestSearchPlans shows such plans; at 200,000 resources
+// BenchmarkSearch/token went from p95 5 ms to 480 ms). Planning every time
+// costs about 0.3 ms.
+const customPlans = pgx.QueryExecModeCacheDescribe
+
 // compiler builds one SQL statement.
 type compiler struct {
 	args sqlArgs
 	n    int
 	now  time.Time
+	base string // search.Query.Base
 }
 
 func (c *compiler) alias(prefix string) string {
@@ -49,10 +61,32 @@ func (c *compiler) alias(prefix string) string {
 
 func (c *compiler) arg(v any) string { return c.args.add(v) }
 
+// text adds a text value compared with index rows, clipped as they are.
+func (c *compiler) text(s string) string { return c.args.add(fhir.Clip(s)) }
+
 // visible is the predicate every resource row of a search must satisfy.
 // The access policy (a later issue) is compiled in here, so matches,
 // includes, chains, _has and totals all pass through it.
 func (c *compiler) visible(r string) string { return "NOT " + r + ".deleted" }
+
+// local is the predicate "reference index row x points to a resource on
+// this server": a relative reference, or an absolute one under the base URL.
+// The index gives an absolute reference that ends in Type/id that Type and
+// ID whatever its server (it cannot know the base), but one on another
+// server is not a reference to ours (http://hl7.org/fhir/R4/search.html#reference).
+// Relative canonicals keep their URL, without "://".
+//
+// The test for an empty url (a relative reference: nearly every row) is
+// implied by the strpos test and is there for the planner, which estimates
+// it from the column statistics; strpos() alone it guesses to hold for 0.5%
+// of the rows, and then drives _has and chains from a scan of idx_reference.
+func (c *compiler) local(x string) string {
+	cond := "(" + x + ".url = '' OR strpos(" + x + ".url, '://') = 0"
+	if c.base != "" {
+		cond += " OR starts_with(" + x + ".url, " + c.arg(c.base+"/") + ")"
+	}
+	return cond + ")"
+}
 
 // keysFor returns the parameter keys of code on types, as a SQL condition
 // on column col.
@@ -139,10 +173,18 @@ func (c *compiler) clause(r string, types []string, cl search.Clause) (string, e
 	t := c.alias("t")
 	head := fmt.Sprintf("SELECT 1 FROM %s %s WHERE %s.rid = %s.rid AND %s", table, t, t, r, c.keyCond(t+".param", types, code))
 	if cl.Missing != nil {
-		if *cl.Missing {
-			return "NOT EXISTS (" + head + ")", nil
+		present := "EXISTS (" + head + ")"
+		if kind == searchparam.Reference {
+			// A Reference with only an identifier is a value too; the index
+			// has it as a token under code+":identifier".
+			i := c.alias("t")
+			present = fmt.Sprintf("(%s OR EXISTS (SELECT 1 FROM idx_token %s WHERE %s.rid = %s.rid AND %s))",
+				present, i, i, r, c.keyCond(i+".param", types, code+":identifier"))
 		}
-		return "EXISTS (" + head + ")", nil
+		if *cl.Missing {
+			return "NOT " + present, nil
+		}
+		return present, nil
 	}
 	var ors []string
 	for _, v := range cl.Values {
@@ -170,37 +212,38 @@ func (c *compiler) value(t, kind string, mod search.Modifier, param string, v se
 		case kind == searchparam.Token && mod == search.ModText:
 			return c.prefix(t+".text", v.Norm), nil
 		case mod == search.ModExact:
-			return t + ".exact = " + c.arg(v.Raw), nil
+			return t + ".exact = " + c.text(v.Raw), nil
 		case mod == search.ModContains:
-			return t + ".norm LIKE " + c.arg("%"+likeEscape(v.Norm)+"%"), nil
+			return t + ".norm LIKE " + c.arg("%"+likeEscape(fhir.Clip(v.Norm))+"%"), nil
 		}
 		return c.prefix(t+".norm", v.Norm), nil
 	case search.Token:
 		var conds []string
 		if v.Code != "" {
-			conds = append(conds, t+".code = "+c.arg(v.Code))
+			conds = append(conds, t+".code = "+c.text(v.Code))
 		}
 		if v.SystemGiven {
-			conds = append(conds, t+".system = "+c.arg(v.System))
+			conds = append(conds, t+".system = "+c.text(v.System))
 		}
 		if len(conds) == 0 {
 			return "", invalid(param, "an empty token")
 		}
 		return strings.Join(conds, " AND "), nil
 	case search.OfType:
-		return fmt.Sprintf("%s.system = %s AND %s.code = %s AND %s.text = %s", t, c.arg(v.System), t, c.arg(v.Code), t, c.arg(v.Value)), nil
+		return fmt.Sprintf("%s.system = %s AND %s.code = %s AND %s.text = %s", t, c.text(v.System), t, c.text(v.Code), t, c.text(v.Value)), nil
 	case search.Reference:
 		var conds []string
 		if v.URL != "" {
-			conds = append(conds, t+".url = "+c.arg(v.URL))
+			conds = append(conds, t+".url = "+c.text(v.URL))
 		} else {
-			conds = append(conds, t+".id = "+c.arg(v.ID))
+			conds = append(conds, t+".id = "+c.text(v.ID))
 			if v.Type != "" {
 				conds = append(conds, t+".type = "+c.arg(v.Type))
 			}
+			conds = append(conds, c.local(t))
 		}
 		if v.Version != "" {
-			conds = append(conds, t+".version = "+c.arg(v.Version))
+			conds = append(conds, t+".version = "+c.text(v.Version))
 		}
 		return strings.Join(conds, " AND "), nil
 	case search.Date:
@@ -214,12 +257,12 @@ func (c *compiler) value(t, kind string, mod search.Modifier, param string, v se
 		}
 		switch {
 		case v.System != "" && v.Code != "":
-			cond += fmt.Sprintf(" AND %s.system = %s AND %s.code = %s", t, c.arg(v.System), t, c.arg(v.Code))
+			cond += fmt.Sprintf(" AND %s.system = %s AND %s.code = %s", t, c.text(v.System), t, c.text(v.Code))
 		case v.Code != "":
-			a := c.arg(v.Code)
+			a := c.text(v.Code)
 			cond += fmt.Sprintf(" AND (%s.code = %s OR %s.unit = %s)", t, a, t, a)
 		case v.System != "":
-			cond += fmt.Sprintf(" AND %s.system = %s", t, c.arg(v.System))
+			cond += fmt.Sprintf(" AND %s.system = %s", t, c.text(v.System))
 		}
 		return cond, nil
 	case search.URI:
@@ -229,7 +272,7 @@ func (c *compiler) value(t, kind string, mod search.Modifier, param string, v se
 		case search.ModAbove:
 			return t + ".value = ANY(" + c.arg(uriPrefixes(v.Value)) + "::text[])", nil
 		}
-		return t + ".value = " + c.arg(v.Value), nil
+		return t + ".value = " + c.text(v.Value), nil
 	}
 	return "", invalid(param, "a %T value cannot be used on a %s parameter", v, kind)
 }
@@ -241,6 +284,7 @@ func (c *compiler) prefix(col, p string) string {
 	if p == "" {
 		return "true"
 	}
+	p = fhir.Clip(p)
 	return fmt.Sprintf("%s ~>=~ %s AND %s ~<~ %s", col, c.arg(p), col, c.arg(p+"\U0010FFFF"))
 }
 
@@ -373,8 +417,8 @@ func (c *compiler) chain(r string, types []string, cl search.Clause) (string, er
 			return "", err
 		}
 		ors = append(ors, fmt.Sprintf(`EXISTS (SELECT 1 FROM idx_reference %s JOIN resources %s ON %s.type = %s.type AND %s.id = %s.id
-			WHERE %s.rid = %s.rid AND %s AND %s.type = %s AND %s AND %s)`,
-			x, t, t, x, t, x, x, r, c.keyCond(x+".param", types, cl.Param.Code), x, c.arg(link.Type), c.visible(t), next))
+			WHERE %s.rid = %s.rid AND %s AND %s.type = %s AND %s AND %s AND %s)`,
+			x, t, t, x, t, x, x, r, c.keyCond(x+".param", types, cl.Param.Code), x, c.arg(link.Type), c.local(x), c.visible(t), next))
 	}
 	if len(ors) == 0 {
 		return "false", nil
@@ -391,8 +435,8 @@ func (c *compiler) has(r string, h *search.Has) (string, error) {
 		return "", err
 	}
 	return fmt.Sprintf(`EXISTS (SELECT 1 FROM idx_reference %s JOIN resources %s ON %s.rid = %s.rid
-		WHERE %s.param = %s AND %s.id = %s.id AND %s.type = %s.type AND %s AND %s)`,
-		x, o, o, x, x, c.arg(fhir.ParamKey(h.Type, h.RefParam.Code)), x, r, x, r, c.visible(o), next), nil
+		WHERE %s.param = %s AND %s.id = %s.id AND %s.type = %s.type AND %s AND %s AND %s)`,
+		x, o, o, x, x, c.arg(fhir.ParamKey(h.Type, h.RefParam.Code)), x, r, x, r, c.local(x), c.visible(o), next), nil
 }
 
 // composite compiles a composite parameter: for one value, an entry of each
@@ -454,8 +498,8 @@ func (c *compiler) compartment(r string, types []string, comp *search.Compartmen
 		}
 	}
 	x := c.alias("x")
-	return fmt.Sprintf("EXISTS (SELECT 1 FROM idx_reference %s WHERE %s.rid = %s.rid AND %s.param = ANY(%s::bigint[]) AND %s.type = %s AND %s.id = %s)",
-		x, x, r, x, c.arg(keys), x, c.arg(comp.Type), x, c.arg(comp.ID))
+	return fmt.Sprintf("EXISTS (SELECT 1 FROM idx_reference %s WHERE %s.rid = %s.rid AND %s.param = ANY(%s::bigint[]) AND %s.type = %s AND %s.id = %s AND %s)",
+		x, x, r, x, c.arg(keys), x, c.arg(comp.Type), x, c.arg(comp.ID), c.local(x))
 }
 
 // sortKey is one ORDER BY key of a search: its SQL expression (never NULL:
@@ -597,7 +641,7 @@ type row struct {
 func (s *Store) Search(ctx context.Context, q *search.Query) (res *search.Result, err error) {
 	defer wrap(&err, "postgres.Search(%v)", q.Types)
 	res = &search.Result{Total: -1}
-	c := &compiler{now: s.now()}
+	c := &compiler{now: s.now(), base: q.Base}
 	types := q.Types
 	if len(types) == 0 {
 		types = allTypes()
@@ -613,8 +657,9 @@ func (s *Store) Search(ctx context.Context, q *search.Query) (res *search.Result
 	// The count runs on the filter alone: the same predicate as the page,
 	// so it never counts what the page could not show.
 	baseArgs := slices.Clone(c.args)
-	if q.Total == "accurate" || q.Summary == "count" {
-		if err := s.pool.QueryRow(ctx, "SELECT count(*) FROM resources r WHERE "+base, baseArgs...).Scan(&res.Total); err != nil {
+	// _count=0 is treated as _summary=count (search.html#count).
+	if q.Total == "accurate" || q.Summary == "count" || q.Count == 0 {
+		if err := s.db().QueryRow(ctx, "SELECT count(*) FROM resources r WHERE "+base, append([]any{customPlans}, baseArgs...)...).Scan(&res.Total); err != nil {
 			return nil, err
 		}
 	} else if q.Total == "estimate" {
@@ -660,7 +705,7 @@ func (s *Store) Search(ctx context.Context, q *search.Query) (res *search.Result
 		cols += ", " + strings.Join(sel, ", ")
 	}
 	sql := "SELECT " + cols + " FROM resources r WHERE " + where + " ORDER BY " + strings.Join(order, ", ") + " LIMIT " + c.arg(q.Count+1)
-	rows, err := s.pool.Query(ctx, sql, c.args...)
+	rows, err := s.db().Query(ctx, sql, append([]any{customPlans}, c.args...)...)
 	if err != nil {
 		return nil, err
 	}
@@ -722,7 +767,7 @@ func (s *Store) estimate(ctx context.Context, sql string, args []any) (int64, er
 		} `json:"Plan"`
 	}
 	var raw []byte
-	if err := s.pool.QueryRow(ctx, "EXPLAIN (FORMAT JSON) "+sql, args...).Scan(&raw); err != nil {
+	if err := s.db().QueryRow(ctx, "EXPLAIN (FORMAT JSON) "+sql, args...).Scan(&raw); err != nil {
 		return 0, err
 	}
 	if err := json.Unmarshal(raw, &plan); err != nil || len(plan) == 0 {
@@ -746,7 +791,7 @@ func (s *Store) includes(ctx context.Context, q *search.Query, page []row) ([]fh
 			if round > 0 && !inc.Iterate {
 				continue
 			}
-			rows, err := s.include(ctx, inc, current, false)
+			rows, err := s.include(ctx, q.Base, inc, current, false)
 			if err != nil {
 				return nil, err
 			}
@@ -756,7 +801,7 @@ func (s *Store) includes(ctx context.Context, q *search.Query, page []row) ([]fh
 			if round > 0 && !inc.Iterate {
 				continue
 			}
-			rows, err := s.include(ctx, inc, current, true)
+			rows, err := s.include(ctx, q.Base, inc, current, true)
 			if err != nil {
 				return nil, err
 			}
@@ -784,9 +829,9 @@ func appendNew(dst, rows []row, seen map[int64]bool) []row {
 }
 
 // include fetches what one _include brings in for the resources from (or,
-// with rev, what refers to them).
-func (s *Store) include(ctx context.Context, inc search.Include, from []row, rev bool) ([]row, error) {
-	c := &compiler{now: s.now()}
+// with rev, what refers to them); base is search.Query.Base.
+func (s *Store) include(ctx context.Context, base string, inc search.Include, from []row, rev bool) ([]row, error) {
+	c := &compiler{now: s.now(), base: base}
 	var rids []int64
 	var types, ids []string
 	for _, r := range from {
@@ -815,16 +860,16 @@ func (s *Store) include(ctx context.Context, inc search.Include, from []row, rev
 		}
 		sql = fmt.Sprintf(`SELECT DISTINCT t.rid, t.type, t.id, t.version, t.last_updated, t.body
 			FROM idx_reference x JOIN resources t ON t.type = x.type AND t.id = x.id
-			WHERE x.rid = ANY(%s::bigint[]) AND x.param = ANY(%s::bigint[])%s AND %s
-			ORDER BY t.rid LIMIT %d`, c.arg(rids), c.arg(keys), target, c.visible("t"), maxIncluded)
+			WHERE x.rid = ANY(%s::bigint[]) AND x.param = ANY(%s::bigint[])%s AND %s AND %s
+			ORDER BY t.rid LIMIT %d`, c.arg(rids), c.arg(keys), target, c.local("x"), c.visible("t"), maxIncluded)
 	} else {
 		sql = fmt.Sprintf(`SELECT DISTINCT o.rid, o.type, o.id, o.version, o.last_updated, o.body
 			FROM unnest(%s::text[], %s::text[]) AS m(type, id)
 			JOIN idx_reference x ON x.id = m.id AND x.type = m.type AND x.param = ANY(%s::bigint[])
 			JOIN resources o ON o.rid = x.rid
-			WHERE %s ORDER BY o.rid LIMIT %d`, c.arg(types), c.arg(ids), c.arg(keys), c.visible("o"), maxIncluded)
+			WHERE %s AND %s ORDER BY o.rid LIMIT %d`, c.arg(types), c.arg(ids), c.arg(keys), c.local("x"), c.visible("o"), maxIncluded)
 	}
-	rows, err := s.pool.Query(ctx, sql, c.args...)
+	rows, err := s.db().Query(ctx, sql, append([]any{customPlans}, c.args...)...)
 	if err != nil {
 		return nil, err
 	}

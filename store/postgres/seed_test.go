@@ -20,20 +20,21 @@ import (
 	"github.com/digitaleouder/ouder/conformance"
 	"github.com/digitaleouder/ouder/conformance/searchparam"
 	"github.com/digitaleouder/ouder/fhir"
+	"github.com/digitaleouder/ouder/fhir/rawjson"
 	"github.com/digitaleouder/ouder/store/postgres/internal/dataset"
 )
 
-// Seeder writes the charts of a dataset.Population into a database. Every
-// resource goes through what a FHIR create does before it reaches the
-// store: conformance.Parser validates it and extracts its index entries
-// with the built-in R4 search parameters (all of them, not only those the
-// tests search on), and Render stamps id, version and time into the body.
-// Two ways to write follow:
+// Seeder writes the charts of a dataset.Population into a database, in one
+// of two ways:
 //
-//   - Create calls Store.Create, the API's own write path, from Workers
-//     goroutines.
-//   - Copy is the bulk mode: the same parsed resources, rendered bodies and
-//     Index entries, written with COPY in batches (resources, history and
+//   - Create does what a FHIR create does: conformance.Parser validates the
+//     resource and extracts its index entries with the built-in R4 search
+//     parameters (all of them, not only those the tests search on), and
+//     Store.Create writes it, from Workers goroutines.
+//   - Copy is the bulk mode. It skips validation (the generated resources
+//     are valid: dataset's tests parse them) but extracts the index with the
+//     same code (Parser.IndexOf, as Parse does) and stamps the body as
+//     Render does, then writes with COPY in batches (resources, history and
 //     every index table), in Workers concurrent transactions.
 //
 // Both leave the same rows (TestCopyWritesWhatCreateWrites compares them):
@@ -50,7 +51,7 @@ type Seeder struct {
 	Now func() time.Time
 
 	parser *conformance.Parser
-	// Parsed counts the resources parsed so far, for progress reports.
+	// Parsed counts the resources prepared so far, for progress reports.
 	Parsed atomic.Int64
 }
 
@@ -172,18 +173,23 @@ func (sd *Seeder) Copy(ctx context.Context, pool *pgxpool.Pool, from, to int) er
 	return nil
 }
 
-// rows parses charts [lo, hi) into the rows Store.Create would write, with
-// rid 0 for the caller to fill in.
+// rows turns charts [lo, hi) into the rows Store.Create would write. The
+// rid of each row is left for writeRows to fill in.
 func (sd *Seeder) rows(lo, hi int) (*copyRows, error) {
 	out := &copyRows{index: make([][][]any, len(indexTables))}
 	for i := lo; i < hi; i++ {
 		for _, r := range sd.Pop.Chart(i) {
-			res, err := sd.parse(r)
+			members, err := rawjson.Members(r.JSON)
 			if err != nil {
-				return nil, err
+				return nil, fmt.Errorf("%s/%s: %w", r.Type, r.ID, err)
 			}
+			x, err := sd.parser.IndexOf(r.Type, r.JSON)
+			if err != nil {
+				return nil, fmt.Errorf("%s/%s: %w", r.Type, r.ID, err)
+			}
+			sd.Parsed.Add(1)
 			now := sd.now()
-			body, err := res.Render(fhir.Meta{ID: r.ID, VersionID: 1, LastUpdated: now})
+			body, err := rawjson.Stamp(members, r.Type, r.ID, 1, now)
 			if err != nil {
 				return nil, err
 			}
@@ -192,7 +198,7 @@ func (sd *Seeder) rows(lo, hi int) (*copyRows, error) {
 			out.resources = append(out.resources, []any{int64(0), r.Type, r.ID, int64(1), now, body})
 			out.history = append(out.history, []any{int64(0), r.Type, r.ID, int64(1), now, string(fhir.MethodCreate), body})
 			for t, table := range indexTables {
-				n, params, groups, cols := table.arrays(res.Index)
+				n, params, groups, cols := table.arrays(x)
 				for j := range n {
 					row := []any{len(out.resources) - 1, params[j], groups[j]}
 					for _, c := range cols {

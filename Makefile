@@ -20,7 +20,8 @@ test:
 ## bench: Go micro-benchmarks, then the HTTP load scenarios against a fresh server and the raw limit
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count 1 $(PKGS)
-	$(GO) run ./cmd/ouderbench suite -out docs/performance.md
+	$(GO) build -o bin/ ./cmd/ouderd ./cmd/ouderbench
+	bin/ouderbench suite -ouderd bin/ouderd -out docs/performance.md
 
 ## lint: go vet plus staticcheck (pinned as a tool in go.mod)
 lint:

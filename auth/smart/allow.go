@@ -16,7 +16,9 @@ import (
 // search on the resource type whose parameters all have to match (AND, the
 // usual meaning of several search parameters). The store compiles them with
 // the search parser in strict mode: a filter it cannot compile must deny,
-// never be dropped, or the grant would widen.
+// never be dropped, or the grant would widen. For reads and searches a
+// filter selects the resources returned; for create and update the resource
+// written must match it, and for update and delete the stored version too.
 type Grant struct {
 	Allowed bool
 	Filters []url.Values

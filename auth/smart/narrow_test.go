@@ -3,6 +3,7 @@ package smart
 import (
 	"math/rand/v2"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -205,7 +206,7 @@ func checkNoWider(t *testing.T, got, bound Scopes, boundName string) {
 		}
 	}
 	for k := Patient; k <= System; k++ {
-		for _, typ := range append(testTypes, "Encounter") {
+		for _, typ := range typesOf(got, bound) {
 			for _, op := range ops {
 				g, b := got.Allows(k, typ, op), bound.Allows(k, typ, op)
 				if !g.Allowed {
@@ -236,7 +237,7 @@ func checkNoWider(t *testing.T, got, bound Scopes, boundName string) {
 func checkComplete(t *testing.T, got, req, granted Scopes) {
 	t.Helper()
 	for k := Patient; k <= System; k++ {
-		for _, typ := range testTypes {
+		for _, typ := range typesOf(req, granted) {
 			for _, op := range ops {
 				r, g, n := req.Allows(k, typ, op), granted.Allows(k, typ, op), got.Allows(k, typ, op)
 				if r.Allowed && g.Allowed && !n.Allowed {
@@ -248,6 +249,20 @@ func checkComplete(t *testing.T, got, req, granted Scopes) {
 			}
 		}
 	}
+}
+
+// typesOf returns the resource types named in sets, the test types, and a
+// type no scope names.
+func typesOf(sets ...Scopes) []string {
+	types := append([]string{"Encounter"}, testTypes...)
+	for _, ss := range sets {
+		for _, s := range ss {
+			if s.Clinical() && s.Type != "*" && !slices.Contains(types, s.Type) {
+				types = append(types, s.Type)
+			}
+		}
+	}
+	return types
 }
 
 func withinAny(f url.Values, bounds []url.Values) bool {

@@ -26,8 +26,12 @@ import (
 // for as long as no unknown kid shows up, and anyone can make the server
 // fetch the issuer's keys back to back by sending tokens with made-up kids.
 // Here keys older than maxAge are fetched again (in the background while the
-// old ones still serve), and a fetch for an unknown kid happens at most once
-// per minRefresh; within that time an unknown kid is simply unknown.
+// old ones still serve), and a fetch for an unknown kid, or for a known kid
+// whose key does not verify, happens at most once per minRefresh; within
+// that time an unknown kid is simply unknown. While the key set cannot be
+// fetched, the keys fetched last keep serving: an issuer outage does not
+// stop the server, and a withdrawn key stops working once the issuer is
+// reachable again.
 type keySet struct {
 	url        string
 	algs       []jose.SignatureAlgorithm
@@ -96,14 +100,43 @@ func (ks *keySet) VerifySignature(ctx context.Context, jwt string) ([]byte, erro
 		st.reason = "unknown signing key"
 		return nil, fmt.Errorf("no key with kid %q for %s", h.KeyID, h.Algorithm)
 	}
-	for _, k := range keys {
-		if payload, err := jws.Verify(k.Key); err == nil {
+	if payload, ok := verifyWith(jws, keys); ok {
+		st.verified = true
+		return payload, nil
+	}
+	// The kid is known but its key does not verify. Either the signature is
+	// bad or the issuer has put a new key under an old kid; a fresh key set
+	// (if one may be fetched now) tells which.
+	if keys := ks.refetch(ctx, h.KeyID, h.Algorithm); keys != nil {
+		if payload, ok := verifyWith(jws, keys); ok {
 			st.verified = true
 			return payload, nil
 		}
 	}
 	st.reason = "invalid signature"
 	return nil, errors.New("signature does not verify")
+}
+
+func verifyWith(jws *jose.JSONWebSignature, keys []jose.JSONWebKey) ([]byte, bool) {
+	for _, k := range keys {
+		if payload, err := jws.Verify(k.Key); err == nil {
+			return payload, true
+		}
+	}
+	return nil, false
+}
+
+// refetch fetches the key set if a fetch may start now and returns the keys
+// that match kid and alg afterwards; nil if no fetch was allowed or it failed.
+func (ks *keySet) refetch(ctx context.Context, kid, alg string) []jose.JSONWebKey {
+	if _, _, mayFetch, _ := ks.look(kid, alg); !mayFetch {
+		return nil
+	}
+	if err := ks.wait(ctx, ks.start(ctx)); err != nil {
+		return nil
+	}
+	known, _, _, _ := ks.look(kid, alg)
+	return known
 }
 
 // candidates returns the keys that may have signed a token with kid and alg,

@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"net/url"
@@ -96,8 +97,8 @@ const (
 	maxTokenSize = 32 << 10
 )
 
-// DefaultAlgs are the algorithms accepted when an Issuer lists none.
-var DefaultAlgs = []string{"RS256", "RS384", "ES256", "ES384"}
+// defaultAlgs are the algorithms accepted when an Issuer lists none.
+var defaultAlgs = []string{"RS256", "RS384", "ES256", "ES384"}
 
 // asymmetricAlgs are the JWS algorithms an Issuer may allow.
 var asymmetricAlgs = []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
@@ -220,7 +221,7 @@ func newIssuer(ic Issuer) (*issuer, error) {
 		ic.PatientClaim = DefaultPatientClaim
 	}
 	if len(ic.AllowedAlgs) == 0 {
-		ic.AllowedAlgs = DefaultAlgs
+		ic.AllowedAlgs = defaultAlgs
 	}
 	ic.AllowedAlgs = slices.Clone(ic.AllowedAlgs)
 	is := &issuer{Issuer: ic, sem: make(chan struct{}, 1)}
@@ -259,7 +260,8 @@ func checkURL(s string) error {
 // issuer does. For readiness checks and the start-up log.
 func (v *Verifier) Ready() error {
 	var errs []error
-	for _, is := range v.issuers {
+	for _, u := range slices.Sorted(maps.Keys(v.issuers)) {
+		is := v.issuers[u]
 		is.mu.Lock()
 		if is.verifier == nil {
 			errs = append(errs, fmt.Errorf("issuer %q: %w", is.URL, is.err))

@@ -381,6 +381,29 @@ func TestVerifyKeyRotation(t *testing.T) {
 	}
 }
 
+func TestVerifyNewKeyUnderOldKid(t *testing.T) {
+	t.Parallel()
+	before, after := rsaKey(0, "main", jose.RS256), rsaKey(1, "main", jose.RS256)
+	ti := newTestIssuer(t, before)
+	clk := newClock()
+	v := newVerifier(t, clk, Issuer{URL: ti.URL(), Audience: fhirBase})
+	ctx := context.Background()
+	if _, err := v.Verify(ctx, sign(t, before, claims(ti, clk.Now(), nil))); err != nil {
+		t.Fatal(err)
+	}
+	ti.setKeys(after)
+	tok := sign(t, after, claims(ti, clk.Now(), nil))
+	_, err := v.Verify(ctx, tok)
+	checkInvalid(t, err, "invalid signature", tok)
+	clk.Advance(defaultMinKeyRefresh)
+	if _, err := v.Verify(ctx, tok); err != nil {
+		t.Fatalf("new key under the old kid, after MinKeyRefresh: %v", err)
+	}
+	if n := ti.jwksHits.Load(); n != 2 {
+		t.Errorf("key set fetched %d times, want 2", n)
+	}
+}
+
 func TestVerifyRotationWithinMinRefresh(t *testing.T) {
 	t.Parallel()
 	k1, k2 := rsaKey(0, "k1", jose.RS256), rsaKey(1, "k2", jose.RS256)

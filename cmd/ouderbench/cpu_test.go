@@ -2,6 +2,7 @@ package main
 
 import (
 	"math"
+	"os/exec"
 	"runtime"
 	"syscall"
 	"testing"
@@ -61,5 +62,39 @@ func TestSampleCPUCountsOurs(t *testing.T) {
 	}
 	if d := b.busy - a.busy; d < used-0.05 {
 		t.Errorf("the machine was busy %.2fs, less than our own %.2fs", d, used)
+	}
+}
+
+func TestSampleCPUCountsChildren(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("reads /proc")
+	}
+	// A child that burns CPU is ours while it runs, as ouderd and
+	// PostgreSQL are.
+	a := sampleCPU()
+	cmd := exec.Command("sh", "-c", "while :; do :; done")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Wait()
+	defer cmd.Process.Kill()
+	child := func() float64 {
+		v, ok := treeCPU(cmd.Process.Pid)
+		if !ok {
+			t.Fatal("cannot read the child's CPU time")
+		}
+		return v
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for child() < 0.3 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	used := child()
+	b := sampleCPU()
+	if used < 0.3 {
+		t.Fatalf("the child used only %.2fs of CPU in 30s", used)
+	}
+	if d := b.ours - a.ours; d < used-0.02 {
+		t.Errorf("our tree's CPU time grew by %.2fs; the child alone used %.2fs", d, used)
 	}
 }

@@ -216,8 +216,10 @@ func (o *suiteOptions) execute(ctx context.Context, stdout, stderr io.Writer) (e
 	rep := &suiteReport{
 		opts: o, started: started, took: time.Since(started), machine: readMachine(),
 		pgVersion: be.pgVersion, pgSettings: be.pgSettings,
-		ouderdBuild: ouderdBuild(o.ouderd), ouderdProfiles: ouderdHasFlag(ctx, o.ouderd, "cpuprofile"),
-		runs: runs,
+		ouderdBuild:      ouderdBuild(o.ouderd),
+		ouderdCPUProfile: ouderdHasFlag(ctx, o.ouderd, "cpuprofile"),
+		ouderdPprofAddr:  ouderdHasFlag(ctx, o.ouderd, "pprof-addr"),
+		runs:             runs,
 	}
 	if err := writeReport(o.out, rep.markdown()); err != nil {
 		return err

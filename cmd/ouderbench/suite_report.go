@@ -39,15 +39,16 @@ var ratioTargets = []struct {
 
 // suiteReport is everything the generated Markdown says.
 type suiteReport struct {
-	opts           *suiteOptions
-	started        time.Time
-	took           time.Duration
-	machine        machine
-	pgVersion      string
-	pgSettings     [][2]string
-	ouderdBuild    string
-	ouderdProfiles bool // ouderd has a -cpuprofile flag
-	runs           []*suiteRun
+	opts             *suiteOptions
+	started          time.Time
+	took             time.Duration
+	machine          machine
+	pgVersion        string
+	pgSettings       [][2]string
+	ouderdBuild      string
+	ouderdCPUProfile bool // ouderd has a -cpuprofile flag
+	ouderdPprofAddr  bool // ouderd has a -pprof-addr flag (net/http/pprof)
+	runs             []*suiteRun
 }
 
 // machine describes the computer the suite ran on.
@@ -142,7 +143,7 @@ func (r *suiteReport) markdown() string {
 		"request (to a file).\n", poolConns)
 	p("- raw limit: the raw server of `ouderbench raw` (net/http and pgxpool, one SQL statement per request, no FHIR layer), "+
 		"run inside the ouderbench process with `pool_max_conns=%d`. It shares that process's Go runtime with the load "+
-		"generator, where ouderd has a process of its own.\n\n", poolConns)
+		"generator, where ouderd has a process of its own.\n", poolConns)
 
 	p("- Other load: for each scenario the suite measures the share of the machine's CPU time taken outside its own "+
 		"processes (ouderbench, ouderd, PostgreSQL): by other processes, or stolen by the hypervisor. Above %.0f%% the "+
@@ -183,13 +184,18 @@ func (r *suiteReport) markdown() string {
 	p("go tool pprof -top cpu.out                   # or -http=127.0.0.1:0 for the flame graph\n```\n\n")
 	p("`-memprofile mem.out` shows allocations; `-mutexprofile` and `-blockprofile` show waiting (for a connection from the pool, a lock), " +
 		"which is where time goes when the CPUs are not busy. ")
-	if r.ouderdProfiles {
-		p("To profile ouderd itself under this load, start it with `-cpuprofile cpu.out`, run `ouderbench run` against it, stop it " +
+	switch {
+	case r.ouderdPprofAddr:
+		p("To profile ouderd itself under load, start it with `-pprof-addr 127.0.0.1:6060` (loopback only), run `ouderbench run` " +
+			"against it, and meanwhile `go tool pprof -seconds 20 http://127.0.0.1:6060/debug/pprof/profile` " +
+			"(or `.../debug/pprof/mutex`, `.../block`, `.../heap`).\n")
+	case r.ouderdCPUProfile:
+		p("To profile ouderd itself under load, start it with `-cpuprofile cpu.out`, run `ouderbench run` against it, stop it " +
 			"with SIGTERM, then `go tool pprof bin/ouderd cpu.out`.\n")
-	} else {
-		p("ouderd itself has no `-cpuprofile` flag and no `/debug/pprof` endpoint, so profile it through these benchmarks; " +
-			"time spent in PostgreSQL shows as waiting there, and `EXPLAIN (ANALYZE, BUFFERS)` on the statement says why.\n")
+	default:
+		p("ouderd itself has no profiling flag, so profile it through these benchmarks.\n")
 	}
+	p("Time spent in PostgreSQL shows as waiting in Go profiles; `EXPLAIN (ANALYZE, BUFFERS)` on the statement says why.\n")
 	return b.String()
 }
 

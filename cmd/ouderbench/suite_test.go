@@ -76,6 +76,10 @@ func TestSuite(t *testing.T) {
 			t.Errorf("report lacks %q", want)
 		}
 	}
+	// The profiling advice matches the ouderd measured.
+	if has := ouderdHasFlag(ctx, bin, "pprof-addr"); has != strings.Contains(doc, "`-pprof-addr 127.0.0.1:6060`") {
+		t.Errorf("ouderd has -pprof-addr: %v, but the report says otherwise", has)
+	}
 	// Scenarios ouderd does not support yet are reported, not fatal.
 	for _, sc := range []string{"search", "ingest", "everything"} {
 		section := doc[strings.Index(doc, "### "+sc+"\n"):]

@@ -32,16 +32,18 @@ import (
 // Config is every setting of ouderd. Each has a flag and an environment
 // variable; the flag wins.
 type Config struct {
-	Addr            string        // -addr, OUDERD_ADDR
-	DatabaseURL     string        // -database-url, DATABASE_URL
-	BaseURL         string        // -base-url, OUDERD_BASE_URL
-	DataDir         string        // -data-dir, OUDERD_DATA_DIR
-	LogLevel        string        // -log-level, OUDERD_LOG_LEVEL
-	LogFormat       string        // -log-format, OUDERD_LOG_FORMAT
-	MaxBody         int64         // -max-body, OUDERD_MAX_BODY
-	ShutdownTimeout time.Duration // -shutdown-timeout, OUDERD_SHUTDOWN_TIMEOUT
-	PGBinDir        string        // -pg-bindir, OUDERD_PG_BINDIR
-	PprofAddr       string        // -pprof-addr, OUDERD_PPROF_ADDR
+	Addr                      string        // -addr, OUDERD_ADDR
+	DatabaseURL               string        // -database-url, DATABASE_URL
+	BaseURL                   string        // -base-url, OUDERD_BASE_URL
+	DataDir                   string        // -data-dir, OUDERD_DATA_DIR
+	LogLevel                  string        // -log-level, OUDERD_LOG_LEVEL
+	LogFormat                 string        // -log-format, OUDERD_LOG_FORMAT
+	MaxBody                   int64         // -max-body, OUDERD_MAX_BODY
+	MaxBundleEntries          int           // -max-bundle-entries, OUDERD_MAX_BUNDLE_ENTRIES
+	ConditionalDeleteMultiple bool          // -conditional-delete-multiple, OUDERD_CONDITIONAL_DELETE_MULTIPLE
+	ShutdownTimeout           time.Duration // -shutdown-timeout, OUDERD_SHUTDOWN_TIMEOUT
+	PGBinDir                  string        // -pg-bindir, OUDERD_PG_BINDIR
+	PprofAddr                 string        // -pprof-addr, OUDERD_PPROF_ADDR
 }
 
 // Main is the wired server: configuration, database, HTTP listener. Tests
@@ -71,12 +73,13 @@ type Main struct {
 func NewMain() *Main {
 	return &Main{
 		Config: Config{
-			Addr:            "127.0.0.1:8080",
-			DataDir:         "var",
-			LogLevel:        "info",
-			LogFormat:       "json",
-			MaxBody:         rest.DefaultMaxBody,
-			ShutdownTimeout: 20 * time.Second,
+			Addr:             "127.0.0.1:8080",
+			DataDir:          "var",
+			LogLevel:         "info",
+			LogFormat:        "json",
+			MaxBody:          rest.DefaultMaxBody,
+			MaxBundleEntries: rest.DefaultMaxBundleEntries,
+			ShutdownTimeout:  20 * time.Second,
 		},
 		LogOutput: os.Stderr,
 		done:      make(chan struct{}),
@@ -107,6 +110,20 @@ func (m *Main) ParseFlags(args []string, getenv func(string) string) error {
 		}
 		c.MaxBody = n
 	}
+	if v := getenv("OUDERD_MAX_BUNDLE_ENTRIES"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n <= 0 {
+			return fmt.Errorf("OUDERD_MAX_BUNDLE_ENTRIES=%q: want a positive number of entries", v)
+		}
+		c.MaxBundleEntries = n
+	}
+	if v := getenv("OUDERD_CONDITIONAL_DELETE_MULTIPLE"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("OUDERD_CONDITIONAL_DELETE_MULTIPLE=%q: want true or false", v)
+		}
+		c.ConditionalDeleteMultiple = b
+	}
 	if v := getenv("OUDERD_SHUTDOWN_TIMEOUT"); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil {
@@ -122,6 +139,9 @@ func (m *Main) ParseFlags(args []string, getenv func(string) string) error {
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
 	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "json or text")
 	fs.Int64Var(&c.MaxBody, "max-body", c.MaxBody, "largest request body in bytes")
+	fs.IntVar(&c.MaxBundleEntries, "max-bundle-entries", c.MaxBundleEntries, "most entries in a transaction or batch Bundle")
+	fs.BoolVar(&c.ConditionalDeleteMultiple, "conditional-delete-multiple", c.ConditionalDeleteMultiple,
+		fmt.Sprintf("let a conditional delete remove every match (up to %d) instead of answering 412 for several", rest.MaxConditionalDeletes))
 	fs.StringVar(&c.PGBinDir, "pg-bindir", c.PGBinDir, "directory of the PostgreSQL server binaries for the private cluster (default: found through pg_config, PATH or /usr/lib/postgresql)")
 	fs.StringVar(&c.PprofAddr, "pprof-addr", c.PprofAddr, "serve Go profiles (net/http/pprof) on this loopback address; empty: off")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "how long to drain requests on shutdown")
@@ -133,6 +153,9 @@ func (m *Main) ParseFlags(args []string, getenv func(string) string) error {
 	}
 	if c.MaxBody <= 0 {
 		return fmt.Errorf("-max-body must be positive")
+	}
+	if c.MaxBundleEntries <= 0 {
+		return fmt.Errorf("-max-bundle-entries must be positive")
 	}
 	if c.PprofAddr != "" {
 		host, _, err := net.SplitHostPort(c.PprofAddr)
@@ -247,10 +270,12 @@ func (m *Main) Run(ctx context.Context) (err error) {
 			m.Logger.Info("reindex queued", slog.Int64("job", id), slog.Any("types", types))
 			return nil
 		},
-		BaseURL: base,
-		MaxBody: m.Config.MaxBody,
-		Logger:  m.Logger,
-		Version: version(),
+		BaseURL:                   base,
+		MaxBody:                   m.Config.MaxBody,
+		MaxBundleEntries:          m.Config.MaxBundleEntries,
+		ConditionalDeleteMultiple: m.Config.ConditionalDeleteMultiple,
+		Logger:                    m.Logger,
+		Version:                   version(),
 	})
 	if err != nil {
 		return err

@@ -257,6 +257,33 @@ func TestTwoInstances(t *testing.T) {
 	if n := len(hist["entry"].([]any)); len(ids) != 10 || n != 10 {
 		t.Errorf("%d distinct ids, %d history entries; want 10 and 10", len(ids), n)
 	}
+
+	// Conditional creates with the same criteria through both instances at
+	// once, as requests and inside transactions: one Patient between them.
+	const child = `{"resourceType":"Patient","identifier":[{"system":"urn:two","value":"1"}]}`
+	var conds sync.WaitGroup
+	for i := range 12 {
+		p := a
+		if i%2 == 1 {
+			p = b
+		}
+		conds.Go(func() {
+			var s int
+			if i%4 < 2 {
+				s, _, _ = call(t, "POST", p.base+"/fhir/Patient", child, "If-None-Exist: identifier=urn:two|1")
+			} else {
+				s, _, _ = call(t, "POST", p.base+"/fhir", `{"resourceType":"Bundle","type":"transaction","entry":[{"resource":`+child+
+					`,"request":{"method":"POST","url":"Patient","ifNoneExist":"identifier=urn:two|1"}}]}`)
+			}
+			if s != 200 && s != 201 {
+				t.Errorf("conditional create %d: status %d", i, s)
+			}
+		})
+	}
+	conds.Wait()
+	if _, _, found := call(t, "GET", a.base+"/fhir/Patient?identifier=urn:two|1&_total=accurate", ""); found["total"] != 1.0 {
+		t.Errorf("%v Patients with identifier urn:two|1 after concurrent conditional creates on two instances, want 1", found["total"])
+	}
 	a.stop(t)
 	b.stop(t)
 }
@@ -375,7 +402,8 @@ func TestParseFlags(t *testing.T) {
 		wantErr bool
 	}{
 		{name: "defaults", check: func(c Config) bool {
-			return c.Addr == "127.0.0.1:8080" && c.DataDir == "var" && c.MaxBody == 8<<20 && c.DatabaseURL == ""
+			return c.Addr == "127.0.0.1:8080" && c.DataDir == "var" && c.MaxBody == 8<<20 && c.DatabaseURL == "" &&
+				c.MaxBundleEntries == 1000 && !c.ConditionalDeleteMultiple
 		}},
 		{name: "env", env: map[string]string{"OUDERD_ADDR": ":9", "DATABASE_URL": "postgres://x", "OUDERD_BASE_URL": "https://fhir.example/fhir", "OUDERD_MAX_BODY": "1024", "OUDERD_LOG_LEVEL": "debug"},
 			check: func(c Config) bool {
@@ -383,6 +411,12 @@ func TestParseFlags(t *testing.T) {
 			}},
 		{name: "flag beats env", args: []string{"-addr", ":7"}, env: map[string]string{"OUDERD_ADDR": ":9"}, check: func(c Config) bool { return c.Addr == ":7" }},
 		{name: "bad max body", env: map[string]string{"OUDERD_MAX_BODY": "lots"}, wantErr: true},
+		{name: "bundle settings", env: map[string]string{"OUDERD_MAX_BUNDLE_ENTRIES": "50", "OUDERD_CONDITIONAL_DELETE_MULTIPLE": "true"},
+			check: func(c Config) bool { return c.MaxBundleEntries == 50 && c.ConditionalDeleteMultiple }},
+		{name: "bundle settings by flag", args: []string{"-max-bundle-entries", "7", "-conditional-delete-multiple"},
+			check: func(c Config) bool { return c.MaxBundleEntries == 7 && c.ConditionalDeleteMultiple }},
+		{name: "bad max bundle entries", env: map[string]string{"OUDERD_MAX_BUNDLE_ENTRIES": "0"}, wantErr: true},
+		{name: "bad conditional delete multiple", env: map[string]string{"OUDERD_CONDITIONAL_DELETE_MULTIPLE": "some"}, wantErr: true},
 		{name: "unknown flag", args: []string{"-nope"}, wantErr: true},
 		{name: "stray argument", args: []string{"serve"}, wantErr: true},
 		{name: "pprof on loopback", args: []string{"-pprof-addr", "127.0.0.1:6060"}, check: func(c Config) bool { return c.PprofAddr == "127.0.0.1:6060" }},

@@ -72,13 +72,19 @@ func TestFHIRPath(t *testing.T) {
 		{
 			name: "delete an item keeps the extension list in step",
 			ops:  []string{op("delete", "Patient.name[0].given[0]")},
-			at:   func(m map[string]any) any { n := m["name"].([]any)[0].(map[string]any); return []any{n["given"], n["_given"]} },
+			at: func(m map[string]any) any {
+				n := m["name"].([]any)[0].(map[string]any)
+				return []any{n["given"], n["_given"]}
+			},
 			want: `[["Maria"],[{"extension":[{"url":"http://example.org/x","valueCode":"y"}]}]]`,
 		},
 		{
 			name: "insert into a list of primitives",
 			ops:  []string{op("insert", "Patient.name[0].given", `{"name":"index","valueInteger":1}`, `{"name":"value","valueString":"Sophie"}`)},
-			at:   func(m map[string]any) any { n := m["name"].([]any)[0].(map[string]any); return []any{n["given"], len(n["_given"].([]any))} },
+			at: func(m map[string]any) any {
+				n := m["name"].([]any)[0].(map[string]any)
+				return []any{n["given"], len(n["_given"].([]any))}
+			},
 			want: `[["Anna","Sophie","Maria"],3]`,
 		},
 		{

@@ -78,16 +78,16 @@ type entry struct {
 	// The request: path and query as sent (relative to the base, no
 	// leading "/"); typ and id of a write, or typ and criteria of a
 	// conditional one.
-	path, query        string
-	typ, id            string
-	criteria           url.Values
-	ifMatch            int64
-	ifNoneExist        string
-	ifNoneMatch, ifMod string
-	resource           []byte        // entry.resource as sent
-	spans              []refSpan     // the references in resource (or in the patch result)
-	patch              patchDoc      // of a PATCH
-	cond               *search.Query // the criteria of a conditional write
+	path, query                  string
+	typ, id                      string
+	criteria                     url.Values
+	ifMatch                      int64
+	ifNoneExist                  string
+	ifNoneMatch, ifModifiedSince string
+	resource                     []byte        // entry.resource as sent
+	spans                        []refSpan     // the references in resource (or in the patch result)
+	patch                        patchDoc      // of a PATCH
+	cond                         *search.Query // the criteria of a conditional write
 
 	// Results.
 	body    []byte                // the resource written, after reference rewriting
@@ -98,6 +98,14 @@ type entry struct {
 	deleted []fhir.Resource
 	msg     string         // what happened, for Prefer: return=OperationOutcome
 	read    *entryRecorder // the answer of a GET or HEAD
+}
+
+// cutLast slices s around the last sep.
+func cutLast(s, sep string) (before, after string, ok bool) {
+	if i := strings.LastIndex(s, sep); i >= 0 {
+		return s[:i], s[i+len(sep):], true
+	}
+	return s, "", false
 }
 
 func (e *entry) isRead() bool { return e.method == http.MethodGet || e.method == http.MethodHead }
@@ -215,10 +223,11 @@ func (s *Server) readEntry(n int, re entryRequest) (*entry, error) {
 			return invalid("fullUrl", "fullUrl %q is not an absolute URL (http..., urn:uuid:..., urn:oid:...)", re.FullURL)
 		}
 		if u.Scheme == "http" || u.Scheme == "https" {
-			if i := strings.LastIndexByte(strings.TrimSuffix(re.FullURL, "/"), '/'); i > 0 {
-				if j := strings.LastIndexByte(re.FullURL[:i], '/'); j > 0 {
-					e.base = re.FullURL[:j]
-				}
+			// [base]/[type]/[id]: relative references in the entry are
+			// relative to [base].
+			rest, id, _ := cutLast(re.FullURL, "/")
+			if base, typ, ok := cutLast(rest, "/"); ok && id != "" && s.isType(typ) {
+				e.base = base
 			}
 		}
 	}
@@ -256,7 +265,7 @@ func (s *Server) readEntry(n int, re entryRequest) (*entry, error) {
 	if rq.IfNoneExist != "" && e.method != http.MethodPost {
 		return invalid("request.ifNoneExist", "ifNoneExist makes a POST conditional; it has no meaning on %s", e.method)
 	}
-	e.ifNoneExist, e.ifNoneMatch, e.ifMod = rq.IfNoneExist, rq.IfNoneMatch, rq.IfModifiedSince
+	e.ifNoneExist, e.ifNoneMatch, e.ifModifiedSince = rq.IfNoneExist, rq.IfNoneMatch, rq.IfModifiedSince
 	if e.isRead() {
 		return e, nil
 	}
@@ -837,9 +846,9 @@ func (s *Server) serveRead(ctx context.Context, e *entry) *entryRecorder {
 	if e.ifNoneMatch != "" {
 		req.Header.Set("If-None-Match", e.ifNoneMatch)
 	}
-	if e.ifMod != "" {
+	if e.ifModifiedSince != "" {
 		// Bundles carry an instant; the header wants an HTTP date.
-		if t, err := time.Parse(time.RFC3339, e.ifMod); err == nil {
+		if t, err := time.Parse(time.RFC3339, e.ifModifiedSince); err == nil {
 			req.Header.Set("If-Modified-Since", t.UTC().Format(http.TimeFormat))
 		}
 	}

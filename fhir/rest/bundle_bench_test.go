@@ -1,6 +1,7 @@
 package rest_test
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -9,6 +10,10 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/digitaleouder/ouder/store/pgtest"
 )
 
 // benchBundle is a transaction of n new resources: pairs of a Patient and
@@ -49,7 +54,18 @@ func BenchmarkTransaction(b *testing.B) {
 		{"entries=100/clients=8", 8, 100},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
-			ts := newServer(b)
+			// A pool as large as ouderd's (16), not pgtest's default.
+			cfg, err := pgxpool.ParseConfig(pgtest.URL(b))
+			if err != nil {
+				b.Fatal(err)
+			}
+			cfg.MaxConns = 16
+			pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(pool.Close)
+			ts := newServerOn(b, pool)
 			tr := ts.Client().Transport.(*http.Transport).Clone()
 			tr.MaxIdleConnsPerHost = bc.clients
 			client := &http.Client{Transport: tr}

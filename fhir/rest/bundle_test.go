@@ -419,6 +419,27 @@ func TestTransactionPatch(t *testing.T) {
 	if got := ts.read(t, "Patient", b)["gender"]; got != "male" {
 		t.Errorf("FHIRPath Patch: gender = %v, want male", got)
 	}
+
+	// Prefer applies to every entry.
+	for prefer, want := range map[string]string{"return=minimal": "", "return=OperationOutcome": "outcome", "return=representation": "resource"} {
+		rb := ts.post(t, bundleOf("transaction", entry("", "POST", "Patient", patient), entry("", "DELETE", "Patient/"+b, "")), "Prefer: "+prefer)
+		for i, e := range rb.Entry {
+			got := ""
+			switch {
+			case len(e.Resource) > 0:
+				got = "resource"
+			case len(e.Response.Outcome) > 0:
+				got = "outcome"
+			}
+			if i == 1 && want == "resource" {
+				want = "" // a delete has nothing to represent
+			}
+			if got != want {
+				t.Errorf("Prefer: %s, entry %d carries %q, want %q", prefer, i, got, want)
+			}
+		}
+		b = idFrom(t, rb.Entry[0].Response.Location, "Patient")
+	}
 }
 
 // TestBatch checks that batch entries succeed and fail on their own.

@@ -38,7 +38,7 @@ const MaxConditionalDeletes = 100
 // accepted, as some clients write it in If-None-Exist. expr names where the
 // criteria came from, for the error's expression.
 func (s *Server) conditionalQuery(typ, query, expr string) (*search.Query, error) {
-	if t, rest, ok := strings.Cut(query, "?"); ok {
+	if t, rest, ok := strings.Cut(query, "?"); ok && !strings.Contains(t, "=") {
 		if t != typ {
 			return nil, fhir.Errorf(fhir.Invalid, expr, "the criteria %q are for %s, not %s", query, t, typ)
 		}
@@ -64,7 +64,9 @@ func (s *Server) criteria(typ string, params url.Values, expr string) (*search.Q
 	if len(q.Where) == 0 {
 		return nil, fhir.Errorf(fhir.Invalid, expr, "a conditional interaction needs at least one search parameter to select %s resources", typ)
 	}
-	*q = search.Query{Types: q.Types, Where: q.Where, Base: q.Base, Total: "none"}
+	// Only the criteria count: what a search would return is not asked.
+	q.Sort, q.Include, q.RevInclude, q.Elements, q.Warnings = nil, nil, nil, nil, nil
+	q.Total, q.Summary, q.Cursor, q.Count = "none", "", "", 0
 	return q, nil
 }
 
@@ -105,7 +107,7 @@ func multipleMatches(q *search.Query, what string) error {
 // conditionalCreate writes w unless q matches (If-None-Exist): with no match
 // it creates (Outcome.Created), with one it returns that resource and writes
 // nothing, with several it fails with PreconditionFailed.
-func (s *Server) conditionalCreate(ctx context.Context, tx TxStore, q *search.Query, w fhir.Write) (fhir.Outcome, error) {
+func conditionalCreate(ctx context.Context, tx TxStore, q *search.Query, w fhir.Write) (fhir.Outcome, error) {
 	existing, err := existingMatch(ctx, tx, q)
 	switch {
 	case err != nil:

@@ -58,6 +58,10 @@ func TestConditionalCreate(t *testing.T) {
 	if r2, v2 := ts.rows(t); r2 != res || v2 != versions {
 		t.Errorf("matching conditional creates wrote: %d/%d rows, want %d/%d", r2, v2, res, versions)
 	}
+	// A "?" inside a value is not a Type? prefix.
+	if r := ts.do(t, "POST", "/fhir/Patient", withIdentifier("q?x"), "If-None-Exist: identifier=urn:t|q?x"); r.status != http.StatusCreated {
+		t.Errorf("value with a question mark: status %d, want 201: %s", r.status, r.body)
+	}
 	ts.create(t, "Patient", withIdentifier("a"))
 	tests := []struct {
 		name, header string

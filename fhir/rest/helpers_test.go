@@ -36,7 +36,12 @@ type serverOption func(*rest.Config)
 
 func newServer(tb testing.TB, opts ...serverOption) *testServer {
 	tb.Helper()
-	pool := pgtest.Pool(tb)
+	return newServerOn(tb, pgtest.Pool(tb), opts...)
+}
+
+// newServerOn is newServer on the database of pool.
+func newServerOn(tb testing.TB, pool *pgxpool.Pool, opts ...serverOption) *testServer {
+	tb.Helper()
 	parser, err := conformance.NewParser()
 	if err != nil {
 		tb.Fatal(err)

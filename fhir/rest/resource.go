@@ -180,7 +180,7 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request) error {
 		}
 		var out fhir.Outcome
 		err = s.tx.Transaction(r.Context(), func(tx TxStore) (err error) {
-			out, err = s.conditionalCreate(r.Context(), tx, q, write)
+			out, err = conditionalCreate(r.Context(), tx, q, write)
 			return err
 		})
 		if err != nil {

@@ -145,7 +145,9 @@ type statement struct {
 	args []any
 }
 
-// captureTracer records the statements of contexts made by capturing.
+// captureTracer records the statements run with a context made by
+// capturing: the SQL and arguments exactly as Store.Search sends them,
+// include queries too, without a hook in search.go.
 type captureTracer struct{}
 
 type captureKey struct{}
@@ -171,8 +173,8 @@ func (captureTracer) TraceQueryStart(ctx context.Context, _ *pgx.Conn, data pgx.
 
 func (captureTracer) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
 
-// search runs q through Store.Search and returns the statements it ran
-// (the page query first, then one per include round).
+// search runs q through Store.Search and returns the statements it ran:
+// the page, then one per _include and _revinclude.
 func (d *db) search(tb testing.TB, q *search.Query) (*search.Result, []statement) {
 	tb.Helper()
 	ctx, c := capturing(context.Background())
@@ -258,8 +260,8 @@ func runsCustomPlans(args []any) bool {
 // TestSearchPlans checks that the common search shapes, parsed from real
 // requests and compiled by Store.Search, are answered from indexes: every
 // statement a search runs is planned for its values, scans neither
-// resources nor an index table sequentially, and uses the index its most
-// selective clause calls for. Where the planner may fairly choose between
+// resources nor an index table sequentially, starts no parallel workers,
+// and uses the index its most selective clause calls for. Where the planner may fairly choose between
 // two indexes (the two orders of idx_reference serve the same equality;
 // the rid order of a page can come from either resources index), want
 // names both as "a|b".
@@ -389,6 +391,10 @@ func TestSearchPlans(t *testing.T) {
 					}
 					if strings.HasSuffix(n.NodeType, "Seq Scan") {
 						t.Errorf("statement %d: sequential scan of %s\n%s", i, n.RelationName, text)
+					}
+					if strings.HasPrefix(n.NodeType, "Gather") {
+						// Starting workers costs more than a page takes.
+						t.Errorf("statement %d: parallel plan\n%s", i, text)
 					}
 				})
 				for _, want := range tc.want[i] {

@@ -26,10 +26,11 @@ import (
 // latency targets are for 1,000,000 resources:
 //
 //	OUDER_BENCH_RESOURCES=1000000 go test ./store/postgres -run '^$' \
-//	    -bench BenchmarkSearch -benchtime 400x -timeout 60m
+//	    -bench BenchmarkSearch -benchtime 1000x -timeout 60m
 //
-// Loading a million resources with the bulk loader takes about four
-// minutes on 2 CPUs; the benchmark prints its progress on stderr. To load
+// Loading a million resources with the bulk loader takes four to ten
+// minutes on the 2-CPU development machine, depending on what else runs
+// there; the benchmark prints its progress on stderr. To load
 // them once and rerun against the same data, point OUDER_BENCH_DB at a
 // database of your own (see benchDB); the figures then also reflect that
 // server's settings (shared_buffers above all), not the test cluster's

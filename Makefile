@@ -2,7 +2,7 @@
 GO ?= go
 PKGS := ./...
 
-.PHONY: run test bench lint fmt build
+.PHONY: run test bench bench-search lint fmt build
 
 ## run: start ouderd on 127.0.0.1:8080 (private PostgreSQL under ./var unless DATABASE_URL is set)
 run:
@@ -22,6 +22,10 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count 1 $(PKGS)
 	$(GO) build -o bin/ ./cmd/ouderd ./cmd/ouderbench
 	bin/ouderbench suite -ouderd bin/ouderd -out docs/performance.md
+
+## bench-search: the search benchmarks of the search issue on 1,000,000 generated resources (about 10 minutes)
+bench-search:
+	OUDER_BENCH_RESOURCES=1000000 $(GO) test ./store/postgres -run '^$$' -bench BenchmarkSearch -benchtime 1000x -timeout 60m
 
 ## lint: go vet plus staticcheck (pinned as a tool in go.mod)
 lint:

@@ -82,11 +82,17 @@ func (s *Store) Transaction(ctx context.Context, fn func(tx *Store) error) error
 	if s.tx != nil {
 		return fn(s)
 	}
-	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		inner := *s
 		inner.tx = tx
 		return fn(&inner)
 	})
+	if err != nil && !fhir.IsKind(err, fhir.Conflict) && retryable(err) {
+		// A deadlock or serialization failure with a concurrent
+		// transaction: nothing was stored, and the client may retry.
+		return &fhir.Error{Kind: fhir.Conflict, Err: err, Issues: []fhir.Issue{{Diagnostics: "the transaction conflicted with a concurrent one and was rolled back; retry it"}}}
+	}
+	return err
 }
 
 // inTx runs fn in a transaction and retries it on serialization failures

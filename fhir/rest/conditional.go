@@ -168,30 +168,19 @@ func (s *Server) conditionalUpdate(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
-	body, err := s.readBody(r)
+	in, err := s.readUpdate(r, typ)
 	if err != nil {
 		return err
 	}
-	res, err := s.parser.Parse(body, typ)
-	if err != nil {
-		return err
-	}
-	version, err := ifMatch(r)
-	if err != nil {
-		return err
-	}
-	bases, err := checkSearchParameter(typ, body)
-	if err != nil {
-		return err
-	}
+	bases := in.bases
 	var out fhir.Outcome
 	err = s.tx.Transaction(r.Context(), func(tx TxStore) error {
-		id, err := conditionalTarget(r.Context(), tx, q, res.ID, version)
+		id, err := conditionalTarget(r.Context(), tx, q, in.res.ID, in.version)
 		if err != nil {
 			return err
 		}
 		bases = append(bases, oldSearchParamBases(r.Context(), tx, typ, id)...)
-		out, err = tx.Update(r.Context(), fhir.Write{Type: typ, ID: id, IfMatch: version, Render: res.Render, Index: res.Index})
+		out, err = tx.Update(r.Context(), fhir.Write{Type: typ, ID: id, IfMatch: in.version, Render: in.res.Render, Index: in.res.Index})
 		return err
 	})
 	if err != nil {

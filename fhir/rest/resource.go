@@ -216,31 +216,50 @@ func (s *Server) update(w http.ResponseWriter, r *http.Request) error {
 	if !validID.MatchString(id) {
 		return fhir.Errorf(fhir.Invalid, typ+".id", "%q is not a valid id: 1 to 64 of A-Z a-z 0-9 - .", id)
 	}
-	body, err := s.readBody(r)
+	in, err := s.readUpdate(r, typ)
 	if err != nil {
 		return err
 	}
-	res, err := s.parser.Parse(body, typ)
-	if err != nil {
+	if err := checkUpdateID(typ, id, in.res); err != nil {
 		return err
 	}
-	if err := checkUpdateID(typ, id, res); err != nil {
-		return err
-	}
-	version, err := ifMatch(r)
-	if err != nil {
-		return err
-	}
-	bases, err := checkSearchParameter(typ, body)
-	if err != nil {
-		return err
-	}
-	bases = append(bases, oldSearchParamBases(r.Context(), s.store, typ, id)...)
-	out, err := s.store.Update(r.Context(), fhir.Write{Type: typ, ID: id, IfMatch: version, Render: res.Render, Index: res.Index})
+	bases := append(in.bases, oldSearchParamBases(r.Context(), s.store, typ, id)...)
+	out, err := s.store.Update(r.Context(), fhir.Write{Type: typ, ID: id, IfMatch: in.version, Render: in.res.Render, Index: in.res.Index})
 	if err != nil {
 		return err
 	}
 	return s.updated(w, r, out, bases)
+}
+
+// incoming is the validated body of an update: the resource, the version
+// If-Match asks for (0: none), and for a SearchParameter the resource types
+// it applies to.
+type incoming struct {
+	res     *conformance.Resource
+	version int64
+	bases   []string
+}
+
+// readUpdate reads, validates and checks the body and If-Match of an update
+// (plain or conditional) of a resource of type typ.
+func (s *Server) readUpdate(r *http.Request, typ string) (incoming, error) {
+	body, err := s.readBody(r)
+	if err != nil {
+		return incoming{}, err
+	}
+	res, err := s.parser.Parse(body, typ)
+	if err != nil {
+		return incoming{}, err
+	}
+	version, err := ifMatch(r)
+	if err != nil {
+		return incoming{}, err
+	}
+	bases, err := checkSearchParameter(typ, body)
+	if err != nil {
+		return incoming{}, err
+	}
+	return incoming{res: res, version: version, bases: bases}, nil
 }
 
 // updated answers an update: 200, or 201 with a Location when it created

@@ -183,17 +183,24 @@ next:
 	return out
 }
 
+// operands evaluates the two sides of a binary operator on focus.
+func operands(ctx *context, focus []Node, left, right node) (l, r []Node, err error) {
+	if l, err = left.eval(ctx, focus); err != nil {
+		return nil, nil, err
+	}
+	if r, err = right.eval(ctx, focus); err != nil {
+		return nil, nil, err
+	}
+	return l, r, nil
+}
+
 type equalNode struct {
 	left, right node
 	not, equiv  bool
 }
 
 func (n *equalNode) eval(ctx *context, focus []Node) ([]Node, error) {
-	l, err := n.left.eval(ctx, focus)
-	if err != nil {
-		return nil, err
-	}
-	r, err := n.right.eval(ctx, focus)
+	l, r, err := operands(ctx, focus, n.left, n.right)
 	if err != nil {
 		return nil, err
 	}
@@ -224,11 +231,7 @@ type compareNode struct {
 }
 
 func (n *compareNode) eval(ctx *context, focus []Node) ([]Node, error) {
-	l, err := n.left.eval(ctx, focus)
-	if err != nil {
-		return nil, err
-	}
-	r, err := n.right.eval(ctx, focus)
+	l, r, err := operands(ctx, focus, n.left, n.right)
 	if err != nil {
 		return nil, err
 	}

@@ -6,12 +6,10 @@ import (
 	"context"
 	"debug/buildinfo"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"runtime"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -216,28 +214,4 @@ func ouderdHasFlag(ctx context.Context, path, name string) bool {
 	cmd.Env = childEnviron()
 	out, _ := cmd.CombinedOutput() // -h exits non-zero
 	return bytes.Contains(out, []byte("-"+name+" ")) || bytes.Contains(out, []byte("-"+name+"\n"))
-}
-
-// readPid returns the number on the first line of file, or 0.
-func readPid(file string) int {
-	b, err := os.ReadFile(file)
-	if err != nil {
-		return 0
-	}
-	first, _, _ := strings.Cut(string(b), "\n")
-	pid, _ := strconv.Atoi(strings.TrimSpace(first))
-	return pid
-}
-
-// processAlive reports whether process pid exists and is not a zombie.
-func processAlive(pid int) bool {
-	if err := syscall.Kill(pid, 0); err != nil && !errors.Is(err, syscall.EPERM) {
-		return false
-	}
-	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return true
-	}
-	i := bytes.LastIndexByte(stat, ')') // comm may hold spaces and parentheses
-	return i < 0 || i+2 >= len(stat) || stat[i+2] != 'Z'
 }

@@ -411,11 +411,11 @@ const (
 func removeAbandonedSuites(tmp string) {
 	dirs, _ := filepath.Glob(filepath.Join(tmp, suiteDirPrefix+"*"))
 	for _, dir := range dirs {
-		owner := readPid(filepath.Join(dir, suiteOwnerFile))
-		if owner == 0 || processAlive(owner) {
+		owner := pgcluster.PIDFromFile(filepath.Join(dir, suiteOwnerFile))
+		if owner == 0 || pgcluster.Alive(owner) {
 			continue
 		}
-		if pm := readPid(filepath.Join(dir, "pg", "data", "postmaster.pid")); pm != 0 && processAlive(pm) {
+		if pm := pgcluster.PIDFromFile(filepath.Join(dir, "pg", "data", "postmaster.pid")); pm != 0 && pgcluster.Alive(pm) {
 			continue
 		}
 		_ = os.RemoveAll(dir)

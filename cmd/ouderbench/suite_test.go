@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/digitaleouder/ouder/store/pgcluster"
 )
 
 // TestSuite runs the whole suite, briefly, against a freshly built ouderd:
@@ -101,7 +103,7 @@ func TestSuite(t *testing.T) {
 	}
 	if left, _ := filepath.Glob(filepath.Join(shortTempDir(), suiteDirPrefix+"*")); len(left) > 0 {
 		for _, d := range left {
-			if readPid(filepath.Join(d, suiteOwnerFile)) == os.Getpid() {
+			if pgcluster.PIDFromFile(filepath.Join(d, suiteOwnerFile)) == os.Getpid() {
 				t.Errorf("temporary directory %s left behind", d)
 			}
 		}

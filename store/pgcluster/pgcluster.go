@@ -494,7 +494,7 @@ func checkRunning(dataDir string) error {
 	if pid <= 0 {
 		return nil
 	}
-	if alive(pid) {
+	if Alive(pid) {
 		if comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid)); len(comm) > 0 && !strings.HasPrefix(string(comm), "postgres") {
 			return nil // the pid was reused by an unrelated process
 		}
@@ -515,10 +515,11 @@ func defaultSocketDir(base string) (dir string, temp bool, err error) {
 	return dir, true, nil
 }
 
-// alive reports whether process pid exists and has not exited. A zombie
+// Alive reports whether process pid exists and has not exited. A zombie
 // (exited, not yet reaped, as happens to orphans in containers whose init
-// does not reap) counts as exited: its postmaster.pid is stale.
-func alive(pid int) bool {
+// does not reap) counts as exited: its postmaster.pid is stale. Harnesses
+// that clean up abandoned clusters use it too.
+func Alive(pid int) bool {
 	// EPERM means the process exists but belongs to another user.
 	if err := syscall.Kill(pid, 0); err != nil && !errors.Is(err, syscall.EPERM) {
 		return false
@@ -562,4 +563,16 @@ func childEnv(u *osUser) []string {
 		env = append(env, "HOME="+u.home, "USER="+u.name, "LOGNAME="+u.name)
 	}
 	return env
+}
+
+// PIDFromFile returns the number on the first line of file (a
+// postmaster.pid or a harness's owner file), or 0 when there is none.
+func PIDFromFile(file string) int {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return 0
+	}
+	first, _, _ := strings.Cut(string(b), "\n")
+	pid, _ := strconv.Atoi(strings.TrimSpace(first))
+	return pid
 }

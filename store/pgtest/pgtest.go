@@ -16,7 +16,6 @@
 package pgtest
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -31,7 +30,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -342,40 +340,15 @@ const (
 func removeAbandoned(tmp string) {
 	dirs, _ := filepath.Glob(filepath.Join(tmp, dirPrefix+"*"))
 	for _, dir := range dirs {
-		owner := readPid(filepath.Join(dir, ownerFile))
-		if owner == 0 || alive(owner) {
+		owner := pgcluster.PIDFromFile(filepath.Join(dir, ownerFile))
+		if owner == 0 || pgcluster.Alive(owner) {
 			continue // being set up, or in use
 		}
-		if pm := readPid(filepath.Join(dir, "data", "postmaster.pid")); pm != 0 && alive(pm) {
+		if pm := pgcluster.PIDFromFile(filepath.Join(dir, "data", "postmaster.pid")); pm != 0 && pgcluster.Alive(pm) {
 			continue // the server is still shutting down
 		}
 		_ = os.RemoveAll(dir)
 	}
-}
-
-// readPid returns the number on the first line of file, or 0.
-func readPid(file string) int {
-	b, err := os.ReadFile(file)
-	if err != nil {
-		return 0
-	}
-	first, _, _ := strings.Cut(string(b), "\n")
-	pid, _ := strconv.Atoi(strings.TrimSpace(first))
-	return pid
-}
-
-// alive reports whether process pid exists and is not a zombie (an
-// orphan that a container's init never reaps).
-func alive(pid int) bool {
-	if err := syscall.Kill(pid, 0); err != nil && !errors.Is(err, syscall.EPERM) {
-		return false
-	}
-	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return true
-	}
-	i := bytes.LastIndexByte(stat, ')') // comm may hold spaces and parentheses
-	return i < 0 || i+2 >= len(stat) || stat[i+2] != 'Z'
 }
 
 // shortTempDir returns /tmp when it exists, keeping socket paths short

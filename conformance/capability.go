@@ -38,7 +38,26 @@ type Capabilities struct {
 	// Compartments are the CompartmentDefinitions searches can be
 	// limited to.
 	Compartments []string
+	// SupportedProfiles are the profiles the server validates, by resource
+	// type (rest.resource.supportedProfile); see Parser.SupportedProfiles.
+	SupportedProfiles map[string][]string
+	// ImplementationGuides are the canonical URLs of the implementation
+	// guides the server implements.
+	ImplementationGuides []string
+	// Operations are the operations every resource type supports at type
+	// and instance level (rest.resource.operation).
+	Operations []Operation
 }
+
+// Operation is an operation the server supports: its name without the $
+// and the canonical URL of its OperationDefinition.
+type Operation struct {
+	Name       string `json:"name"`
+	Definition string `json:"definition"`
+}
+
+// ValidateOperation is the $validate operation of R4.
+var ValidateOperation = Operation{Name: "validate", Definition: "http://hl7.org/fhir/OperationDefinition/Resource-validate"}
 
 type capStatement struct {
 	ResourceType   string      `json:"resourceType"`
@@ -51,6 +70,7 @@ type capStatement struct {
 	Implementation capImpl     `json:"implementation"`
 	FHIRVersion    string      `json:"fhirVersion"`
 	Format         []string    `json:"format"`
+	Guides         []string    `json:"implementationGuide,omitempty"`
 	Rest           []capRest   `json:"rest"`
 }
 
@@ -72,18 +92,20 @@ type capRest struct {
 }
 
 type capResource struct {
-	Type              string     `json:"type"`
-	Interaction       []capCode  `json:"interaction"`
-	Versioning        string     `json:"versioning"`
-	ReadHistory       bool       `json:"readHistory"`
-	UpdateCreate      bool       `json:"updateCreate"`
-	ConditionalCreate bool       `json:"conditionalCreate"`
-	ConditionalRead   string     `json:"conditionalRead"`
-	ConditionalUpdate bool       `json:"conditionalUpdate"`
-	ConditionalDelete string     `json:"conditionalDelete"`
-	SearchInclude     []string   `json:"searchInclude,omitempty"`
-	SearchRevInclude  []string   `json:"searchRevInclude,omitempty"`
-	SearchParam       []capParam `json:"searchParam,omitempty"`
+	Type              string      `json:"type"`
+	SupportedProfile  []string    `json:"supportedProfile,omitempty"`
+	Interaction       []capCode   `json:"interaction"`
+	Versioning        string      `json:"versioning"`
+	ReadHistory       bool        `json:"readHistory"`
+	UpdateCreate      bool        `json:"updateCreate"`
+	ConditionalCreate bool        `json:"conditionalCreate"`
+	ConditionalRead   string      `json:"conditionalRead"`
+	ConditionalUpdate bool        `json:"conditionalUpdate"`
+	ConditionalDelete string      `json:"conditionalDelete"`
+	SearchInclude     []string    `json:"searchInclude,omitempty"`
+	SearchRevInclude  []string    `json:"searchRevInclude,omitempty"`
+	SearchParam       []capParam  `json:"searchParam,omitempty"`
+	Operation         []Operation `json:"operation,omitempty"`
 }
 
 type capParam struct {
@@ -131,6 +153,7 @@ func CapabilityStatement(c Capabilities) ([]byte, error) {
 		},
 		FHIRVersion: "4.0.1",
 		Format:      c.Formats,
+		Guides:      c.ImplementationGuides,
 	}
 	if len(cs.Format) == 0 {
 		cs.Format = []string{"application/fhir+json"}
@@ -169,6 +192,8 @@ func CapabilityStatement(c Capabilities) ([]byte, error) {
 			}
 		}
 		rest.Resource = append(rest.Resource, capResource{
+			SupportedProfile:  c.SupportedProfiles[t],
+			Operation:         c.Operations,
 			SearchParam:       params,
 			SearchInclude:     includes,
 			SearchRevInclude:  revIncludes[t],

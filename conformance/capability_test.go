@@ -26,8 +26,15 @@ var testCapabilities = func() Capabilities {
 	if err != nil {
 		panic(err)
 	}
+	p, err := NewParser()
+	if err != nil {
+		panic(err)
+	}
 	c := baseCapabilities
 	c.Search = reg
+	c.SupportedProfiles = p.SupportedProfiles()
+	c.ImplementationGuides = p.ImplementationGuides()
+	c.Operations = []Operation{ValidateOperation}
 	return c
 }()
 

@@ -1,7 +1,8 @@
 // Package conformance is what the server claims and checks: it parses and
 // validates incoming resources against the R4 definitions (through
-// google/fhir/go's jsonformat), and generates the CapabilityStatement from
-// what the server really supports.
+// google/fhir/go's jsonformat) and the Digitale Ouder implementation guide's
+// profiles (conformance/ig, conformance/profile), and generates the
+// CapabilityStatement from what the server really supports.
 package conformance
 
 import (
@@ -17,6 +18,8 @@ import (
 	"github.com/google/fhir/go/jsonformat"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/digitaleouder/ouder/conformance/ig"
+	"github.com/digitaleouder/ouder/conformance/profile"
 	"github.com/digitaleouder/ouder/conformance/searchparam"
 	"github.com/digitaleouder/ouder/fhir"
 	"github.com/digitaleouder/ouder/fhir/rawjson"
@@ -33,18 +36,28 @@ type Parser struct {
 	// Registry returns the search parameters to index with; nil indexes
 	// nothing.
 	Registry func() *searchparam.Registry
+	// Profiles validates every resource against the profiles it claims in
+	// meta.profile and those the selection rule picks from its content
+	// (mapping.ProfilesFor); nil validates against none.
+	Profiles *profile.Set
 }
 
 // NewParser returns a Parser for FHIR R4 JSON that validates structure,
 // cardinality, primitives, the code bindings expressed in the R4 protos and
-// reference types.
+// reference types, and then the profiles of the Digitale Ouder
+// implementation guide (ig.Validator). It fails only if the R4 parser or
+// the guide cannot be built.
 func NewParser() (*Parser, error) {
 	um, err := jsonformat.NewUnmarshaller("UTC", fhirversion.R4)
 	if err != nil {
 		return nil, fmt.Errorf("conformance: new unmarshaller: %w", err)
 	}
 	um.MaxNestingDepth = maxNesting
-	return &Parser{um: um}, nil
+	profiles, err := ig.Validator()
+	if err != nil {
+		return nil, fmt.Errorf("conformance: %w", err)
+	}
+	return &Parser{um: um, Profiles: profiles}, nil
 }
 
 // Resource is a parsed, valid resource: its type and id as sent, the R4
@@ -55,8 +68,14 @@ type Resource struct {
 	ID      string
 	Message proto.Message
 	// Index holds the search index entries (nil without a registry).
-	Index   *fhir.Index
-	members []rawjson.Member
+	Index *fhir.Index
+	// Profiles are the profiles the resource was validated against and
+	// conforms to.
+	Profiles []string
+	// Warnings are the issues that did not refuse the resource, such as a
+	// claimed profile the server does not know.
+	Warnings []fhir.Issue
+	members  []rawjson.Member
 }
 
 // Render returns the canonical stored form: what the client sent, compacted,
@@ -69,9 +88,88 @@ func (r *Resource) Render(m fhir.Meta) ([]byte, error) {
 
 // Parse validates body as a FHIR R4 JSON resource. wantType, when not empty,
 // is the type the URL names: a body of another type is refused. Every
-// failure is a *fhir.Error of kind Invalid whose issues carry the FHIRPath
-// expression of the offending element.
+// failure is a *fhir.Error whose issues carry the FHIRPath expression of the
+// offending element: of kind Invalid (400) when the body is not valid R4,
+// of kind Unprocessable (422) when it is valid R4 but breaks a profile it
+// must conform to (see Parser.Profiles).
 func (p *Parser) Parse(body []byte, wantType string) (*Resource, error) {
+	res, generic, err := p.parse(body, wantType)
+	if err != nil {
+		return nil, err
+	}
+	if p.Profiles != nil {
+		result := p.Profiles.Validate(generic)
+		if err := result.Err(); err != nil {
+			return nil, err
+		}
+		res.Profiles, res.Warnings = result.Profiles, result.Warnings()
+	}
+	if p.Registry != nil {
+		x, err := p.Registry().Extract(res.Type, generic)
+		if err != nil {
+			return nil, fmt.Errorf("conformance: index %s: %w", res.Type, err)
+		}
+		res.Index = &x
+	}
+	return res, nil
+}
+
+// SupportedProfiles returns the URLs of the profiles the Parser validates,
+// by the resource type they constrain (for the CapabilityStatement); nil
+// without profiles.
+func (p *Parser) SupportedProfiles() map[string][]string {
+	if p.Profiles == nil {
+		return nil
+	}
+	out := map[string][]string{}
+	for _, t := range ResourceTypes() {
+		if urls := p.Profiles.Profiles(t); len(urls) > 0 {
+			out[t] = urls
+		}
+	}
+	return out
+}
+
+// ImplementationGuides returns the canonical URLs of the implementation
+// guides whose profiles the Parser validates.
+func (p *Parser) ImplementationGuides() []string {
+	if p.Profiles == nil {
+		return nil
+	}
+	return []string{ig.URL}
+}
+
+// Check validates body as Parse does, without indexing, and returns every
+// issue found: structural errors (the profiles are then not checked),
+// profile errors and warnings. profiles, when not empty, replace the
+// profiles the resource claims and the selection rule picks (as $validate's
+// profile parameter does); an unknown one is an error. It returns an error
+// only when the server fails, never for an invalid body.
+func (p *Parser) Check(body []byte, wantType string, profiles []string) ([]fhir.Issue, error) {
+	_, generic, err := p.parse(body, wantType)
+	if err != nil {
+		var fe *fhir.Error
+		if errors.As(err, &fe) && fe.Kind != fhir.Internal {
+			return fe.Issues, nil
+		}
+		return nil, err
+	}
+	if p.Profiles == nil {
+		if len(profiles) > 0 {
+			return []fhir.Issue{{Severity: "error", Code: "not-supported", Diagnostics: "this server validates no profiles"}}, nil
+		}
+		return nil, nil
+	}
+	if len(profiles) > 0 {
+		return p.Profiles.ValidateAgainst(generic, profiles...).Issues, nil
+	}
+	return p.Profiles.Validate(generic).Issues, nil
+}
+
+// parse validates body against R4 and returns the resource (without index)
+// and its generic JSON form (nil when neither profiles nor a registry need
+// it).
+func (p *Parser) parse(body []byte, wantType string) (*Resource, map[string]any, error) {
 	root := wantType
 	if root == "" {
 		root = "Resource"
@@ -79,16 +177,16 @@ func (p *Parser) Parse(body []byte, wantType string) (*Resource, error) {
 	members, err := rawjson.Members(body)
 	if err != nil {
 		if errors.Is(err, rawjson.ErrDuplicateKey) {
-			return nil, fhir.Errorf(fhir.Invalid, root, "the resource repeats a key: %v", err)
+			return nil, nil, fhir.Errorf(fhir.Invalid, root, "the resource repeats a key: %v", err)
 		}
-		return nil, fhir.Errorf(fhir.Invalid, root, "the body is not a JSON object: %v", err)
+		return nil, nil, fhir.Errorf(fhir.Invalid, root, "the body is not a JSON object: %v", err)
 	}
 	typ, ok := rawjson.String(members, "resourceType")
 	if !ok {
-		return nil, fhir.Errorf(fhir.Invalid, root, "the resource has no resourceType")
+		return nil, nil, fhir.Errorf(fhir.Invalid, root, "the resource has no resourceType")
 	}
 	if wantType != "" && typ != wantType {
-		return nil, fhir.Errorf(fhir.Invalid, wantType, "the body is a %s, but the URL is for %s", typ, wantType)
+		return nil, nil, fhir.Errorf(fhir.Invalid, wantType, "the body is a %s, but the URL is for %s", typ, wantType)
 	}
 	id, _ := rawjson.String(members, "id")
 	rep := &reporter{}
@@ -97,15 +195,27 @@ func (p *Parser) Parse(body []byte, wantType string) (*Resource, error) {
 		rep.issues = append(rep.issues, issuesOf(err)...)
 	}
 	if len(rep.issues) > 0 {
-		return nil, &fhir.Error{Kind: fhir.Invalid, Issues: rep.issues}
+		return nil, nil, &fhir.Error{Kind: fhir.Invalid, Issues: rep.issues}
 	}
 	res := &Resource{Type: typ, ID: id, Message: msg, members: members}
-	if p.Registry != nil {
-		if res.Index, err = p.IndexOf(typ, body); err != nil {
-			return nil, err
+	var generic map[string]any
+	if p.Registry != nil || p.Profiles != nil {
+		if generic, err = decodeGeneric(body); err != nil {
+			return nil, nil, err
 		}
 	}
-	return res, nil
+	return res, generic, nil
+}
+
+// decodeGeneric decodes a resource into maps, keeping numbers as written.
+func decodeGeneric(body []byte) (map[string]any, error) {
+	var generic map[string]any
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	if err := dec.Decode(&generic); err != nil {
+		return nil, fmt.Errorf("conformance: decode: %w", err)
+	}
+	return generic, nil
 }
 
 // IndexOf extracts the search index entries of a valid resource of type typ
@@ -116,11 +226,9 @@ func (p *Parser) IndexOf(typ string, body []byte) (*fhir.Index, error) {
 	if p.Registry == nil {
 		return nil, fmt.Errorf("conformance: index %s: no search parameter registry", typ)
 	}
-	var generic map[string]any
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.UseNumber()
-	if err := dec.Decode(&generic); err != nil {
-		return nil, fmt.Errorf("conformance: decode for indexing: %w", err)
+	generic, err := decodeGeneric(body)
+	if err != nil {
+		return nil, err
 	}
 	x, err := p.Registry().Extract(typ, generic)
 	if err != nil {

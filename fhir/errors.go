@@ -29,6 +29,7 @@ const (
 	NotAcceptable                    // the client asked for a format the server does not produce: 406
 	MethodNotAllowed                 // the route exists but not with this HTTP method: 405
 	NotSupported                     // a valid FHIR feature this server does not implement: 501
+	Unavailable                      // a service needed to answer cannot be reached now (a token issuer's keys): 503
 )
 
 // KindInfo is one row of the error table: the HTTP status a Kind answers with
@@ -54,6 +55,7 @@ var kinds = map[Kind]KindInfo{
 	NotAcceptable:        {http.StatusNotAcceptable, "not-supported"},
 	MethodNotAllowed:     {http.StatusMethodNotAllowed, "not-supported"},
 	NotSupported:         {http.StatusNotImplemented, "not-supported"},
+	Unavailable:          {http.StatusServiceUnavailable, "transient"},
 }
 
 // Info returns the HTTP status and issue code of k. An unknown Kind is

@@ -198,6 +198,7 @@ var codeSystems = []CodeSystem{
 	{URL: ObservationCategorySystem, Name: "ObservationCategory", Title: "Digitale Ouder observation categories", Concepts: []Concept{
 		{string(SignalCategory), "Signaal", "Early signal"},
 		{string(GoalProgressCategory), "Voortgang doel", "Goal progress"},
+		{string(SchoolCategory), "Observatie van school", "School observation"},
 	}},
 	{URL: InteractionSystem, Name: "Interaction", Title: "Digitale Ouder interaction classes", Concepts: []Concept{
 		{string(Read), "Lezen", "Read"},
@@ -363,6 +364,11 @@ const (
 	// GoalProgressCategory: progress on a goal; the Observation points at the
 	// Goal with Observation.focus and carries the plan-kind category.
 	GoalProgressCategory ObservationCategory = "goal-progress"
+	// SchoolCategory: an observation by the child's school (a teacher or the
+	// school's system); it is in the observations section like every
+	// Observation that is not a signal or goal progress, and marks the
+	// Observation as one the school-observation profile applies to.
+	SchoolCategory ObservationCategory = "school"
 )
 
 // Coding returns c as a Coding with its Dutch display.

@@ -51,7 +51,7 @@ func TestCodeCounts(t *testing.T) {
 		TaskCodeSystem:              3,
 		CommunicationCategorySystem: 3,
 		ConditionCategorySystem:     1,
-		ObservationCategorySystem:   2,
+		ObservationCategorySystem:   3,
 		InteractionSystem:           4,
 		DecisionSystem:              2,
 	}
@@ -96,7 +96,7 @@ func TestConstantsAreConcepts(t *testing.T) {
 	for _, x := range []CommunicationCategory{NoteCategory, DiaryCategory, MessageCategory} {
 		all = append(all, x.Coding())
 	}
-	all = append(all, HelpQuestionCategory.Coding(), SignalCategory.Coding(), GoalProgressCategory.Coding())
+	all = append(all, HelpQuestionCategory.Coding(), SignalCategory.Coding(), GoalProgressCategory.Coding(), SchoolCategory.Coding())
 	for _, x := range []Interaction{Read, WriteOwnNotes, Propose, Approve} {
 		all = append(all, x.Coding())
 	}

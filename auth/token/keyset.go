@@ -296,3 +296,25 @@ func (ks *keySet) usable(raw json.RawMessage) (jose.JSONWebKey, bool) {
 	}
 	return k, true
 }
+
+// localKeySet is an issuer's oidc.KeySet given in its configuration
+// (Issuer.KeySet). It reports its outcome to Verify as keySet does.
+type localKeySet struct{ oidc.KeySet }
+
+// VerifySignature implements oidc.KeySet.
+func (ks localKeySet) VerifySignature(ctx context.Context, jwt string) ([]byte, error) {
+	st, _ := ctx.Value(stateKey{}).(*verifyState)
+	if st == nil {
+		st = &verifyState{}
+	}
+	payload, err := ks.KeySet.VerifySignature(ctx, jwt)
+	switch {
+	case err == nil:
+		st.verified = true
+	case errors.Is(err, ErrUnavailable):
+		st.unavailable = err
+	default:
+		st.reason = "invalid signature or unknown signing key"
+	}
+	return payload, err
+}

@@ -7,6 +7,7 @@ package token
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -55,6 +56,19 @@ type Issuer struct {
 	// .well-known/openid-configuration, such as some SMART servers that
 	// only publish .well-known/smart-configuration).
 	JWKSURL string
+	// KeySet, when set, checks the issuer's signatures locally, and
+	// neither discovery nor a key set is fetched: the server's own
+	// authorization server, whose keys live in its database. A KeySet
+	// error that matches ErrUnavailable under errors.Is fails the token
+	// with ErrUnavailable (the keys could not be read); any other error
+	// refuses it.
+	KeySet oidc.KeySet
+	// Operator lets tokens of this issuer grant full access with the claim
+	// "operator": true (Claims.Operator). Only the server's own
+	// authorization server may be trusted so, which puts the claim only in
+	// tokens of clients registered as operators; from any other issuer the
+	// claim is ignored.
+	Operator bool
 }
 
 // Config configures a Verifier. Zero fields take the documented defaults.
@@ -78,6 +92,14 @@ type Config struct {
 	// fetched again, so keys the issuer withdraws stop being accepted.
 	// Default 10m.
 	MaxKeyAge time.Duration
+	// CacheTTL is how long a verified token is remembered, so that a
+	// client sending the same token again is not verified again (the
+	// signature check is most of the cost of a read). Its expiry and
+	// not-before are still checked on every use, against the clock. A key
+	// the issuer withdraws stops working for tokens already verified at
+	// most this long after the withdrawal is seen. Default 1m; negative
+	// turns the cache off.
+	CacheTTL time.Duration
 }
 
 // Defaults.
@@ -90,7 +112,11 @@ const (
 	defaultDiscoveryRetry = 30 * time.Second
 	defaultMinKeyRefresh  = 10 * time.Second
 	defaultMaxKeyAge      = 10 * time.Minute
-	httpTimeout           = 10 * time.Second
+	defaultCacheTTL       = time.Minute
+	// maxCached bounds the verified tokens remembered; when full the
+	// cache starts again empty.
+	maxCached   = 10000
+	httpTimeout = 10 * time.Second
 
 	// maxTokenSize bounds the work spent on a token before its signature
 	// is checked. Real access tokens are a few kilobytes.
@@ -121,7 +147,10 @@ type Claims struct {
 	FHIRUser string
 	// Patient is the id of the patient in context; empty if absent.
 	Patient string
-	Expiry  time.Time
+	// Operator is set when the token carries "operator": true and its
+	// issuer is trusted to grant it (Issuer.Operator).
+	Operator bool
+	Expiry   time.Time
 }
 
 // Verifier checks bearer tokens against a fixed set of trusted issuers. It is
@@ -130,6 +159,17 @@ type Verifier struct {
 	issuers map[string]*issuer
 	cfg     Config
 	algs    []jose.SignatureAlgorithm // the union of every issuer's
+
+	mu   sync.Mutex
+	seen map[[sha256.Size]byte]cachedClaims // verified tokens, by hash
+}
+
+// cachedClaims is a verified token: its claims, its not-before, and when
+// the verification stops counting.
+type cachedClaims struct {
+	claims Claims
+	nbf    time.Time
+	until  time.Time
 }
 
 // issuer is one trusted issuer and its verifier, which is made on the first
@@ -167,8 +207,11 @@ func New(ctx context.Context, cfg Config) (*Verifier, error) {
 	cfg.DiscoveryRetry = orDefault(cfg.DiscoveryRetry, defaultDiscoveryRetry)
 	cfg.MinKeyRefresh = orDefault(cfg.MinKeyRefresh, defaultMinKeyRefresh)
 	cfg.MaxKeyAge = orDefault(cfg.MaxKeyAge, defaultMaxKeyAge)
+	if cfg.CacheTTL == 0 {
+		cfg.CacheTTL = defaultCacheTTL
+	}
 
-	v := &Verifier{issuers: map[string]*issuer{}, cfg: cfg}
+	v := &Verifier{issuers: map[string]*issuer{}, cfg: cfg, seen: map[[sha256.Size]byte]cachedClaims{}}
 	for _, ic := range cfg.Issuers {
 		is, err := newIssuer(ic)
 		if err != nil {
@@ -316,6 +359,13 @@ func (v *Verifier) cached(is *issuer) (*oidc.IDTokenVerifier, error) {
 // the same issuer. Discovery runs on its own context with a timeout, so a
 // client that goes away does not count as a failed discovery.
 func (v *Verifier) discover(ctx context.Context, is *issuer) (*oidc.IDTokenVerifier, error) {
+	if is.KeySet != nil {
+		return oidc.NewVerifier(is.URL, localKeySet{is.KeySet}, &oidc.Config{
+			SupportedSigningAlgs: is.AllowedAlgs,
+			SkipClientIDCheck:    true,
+			SkipExpiryCheck:      true,
+		}), nil
+	}
 	jwksURL := is.JWKSURL
 	if jwksURL == "" {
 		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), httpTimeout)
@@ -363,6 +413,9 @@ func (v *Verifier) discover(ctx context.Context, is *issuer) (*oidc.IDTokenVerif
 //
 // Every error is an *Error: ErrInvalidToken when the token is refused,
 // ErrUnavailable when its issuer cannot be reached to check it.
+//
+// A token verified before (within Config.CacheTTL) is not verified again;
+// only its expiry and not-before are, against the clock.
 func (v *Verifier) Verify(ctx context.Context, rawToken string) (*Claims, error) {
 	if rawToken == "" {
 		return nil, invalid("missing token", nil)
@@ -370,31 +423,75 @@ func (v *Verifier) Verify(ctx context.Context, rawToken string) (*Claims, error)
 	if len(rawToken) > maxTokenSize {
 		return nil, invalid("token too large", nil)
 	}
+	if v.cfg.CacheTTL < 0 {
+		c, _, err := v.verify(ctx, rawToken)
+		return c, err
+	}
+	key := sha256.Sum256([]byte(rawToken))
+	now := v.cfg.Now()
+	v.mu.Lock()
+	hit, ok := v.seen[key]
+	v.mu.Unlock()
+	if ok && now.Before(hit.until) {
+		if err := v.checkTimes(hit.claims.Expiry, hit.nbf, now); err != nil {
+			return nil, err
+		}
+		c := hit.claims
+		return &c, nil
+	}
+	c, nbf, err := v.verify(ctx, rawToken)
+	if err != nil {
+		return nil, err
+	}
+	v.mu.Lock()
+	if len(v.seen) >= maxCached {
+		clear(v.seen)
+	}
+	v.seen[key] = cachedClaims{claims: *c, nbf: nbf, until: now.Add(v.cfg.CacheTTL)}
+	v.mu.Unlock()
+	return c, nil
+}
+
+// checkTimes checks a token's expiry and not-before against now, within
+// the leeway.
+func (v *Verifier) checkTimes(exp, nbf, now time.Time) error {
+	if now.After(exp.Add(v.cfg.Leeway)) {
+		return invalid("token expired", fmt.Errorf("exp %s, now %s", exp.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339)))
+	}
+	if !nbf.IsZero() && now.Add(v.cfg.Leeway).Before(nbf) {
+		return invalid("token not yet valid", fmt.Errorf("nbf %s, now %s", nbf.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339)))
+	}
+	return nil
+}
+
+// verify checks a token as Verify describes, without the cache, and
+// returns its claims and its not-before (zero when it has none).
+func (v *Verifier) verify(ctx context.Context, rawToken string) (*Claims, time.Time, error) {
 	// The issuer decides the keys and algorithms, so it is read before the
 	// signature is checked; nothing else is trusted until then.
 	jws, err := jose.ParseSignedCompact(rawToken, v.algs)
 	if err != nil {
-		return nil, invalid("malformed token or algorithm not allowed", err)
+		return nil, time.Time{}, invalid("malformed token or algorithm not allowed", err)
 	}
 	if len(jws.Signatures) != 1 {
-		return nil, invalid("malformed token", errors.New("not exactly one signature"))
+		return nil, time.Time{}, invalid("malformed token", errors.New("not exactly one signature"))
 	}
 	var unverified struct {
 		Issuer string `json:"iss"`
 	}
 	if err := json.Unmarshal(jws.UnsafePayloadWithoutVerification(), &unverified); err != nil {
-		return nil, invalid("malformed token", err)
+		return nil, time.Time{}, invalid("malformed token", err)
 	}
 	is := v.issuers[unverified.Issuer]
 	if is == nil {
-		return nil, invalid("unknown issuer", fmt.Errorf("iss %.200q", unverified.Issuer))
+		return nil, time.Time{}, invalid("unknown issuer", fmt.Errorf("iss %.200q", unverified.Issuer))
 	}
 	if alg := jws.Signatures[0].Header.Algorithm; !slices.Contains(is.AllowedAlgs, alg) {
-		return nil, invalid("algorithm not allowed", fmt.Errorf("alg %.20q from %s", alg, is.URL))
+		return nil, time.Time{}, invalid("algorithm not allowed", fmt.Errorf("alg %.20q from %s", alg, is.URL))
 	}
 	vf, err := v.ready(ctx, is)
 	if err != nil {
-		return nil, err
+		return nil, time.Time{}, err
 	}
 
 	st := &verifyState{}
@@ -402,35 +499,35 @@ func (v *Verifier) Verify(ctx context.Context, rawToken string) (*Claims, error)
 	switch {
 	case err == nil:
 	case st.unavailable != nil:
-		return nil, unavailable("issuer keys unavailable", st.unavailable)
+		return nil, time.Time{}, unavailable("issuer keys unavailable", st.unavailable)
 	case st.reason != "":
-		return nil, invalid(st.reason, err)
+		return nil, time.Time{}, invalid(st.reason, err)
 	case st.verified:
 		// Signed by the issuer, but go-oidc could not read its claims.
-		return nil, invalid("malformed claims", err)
+		return nil, time.Time{}, invalid("malformed claims", err)
 	default:
-		return nil, invalid("invalid token", err)
+		return nil, time.Time{}, invalid("invalid token", err)
 	}
 
 	now := v.cfg.Now()
 	if !slices.Contains(tok.Audience, is.Audience) {
-		return nil, invalid("wrong audience", fmt.Errorf("aud %.200q, want %q", tok.Audience, is.Audience))
+		return nil, time.Time{}, invalid("wrong audience", fmt.Errorf("aud %.200q, want %q", tok.Audience, is.Audience))
 	}
 	if tok.Expiry.IsZero() {
-		return nil, invalid("token has no expiry", nil)
-	}
-	if now.After(tok.Expiry.Add(v.cfg.Leeway)) {
-		return nil, invalid("token expired", fmt.Errorf("exp %s, now %s", tok.Expiry.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339)))
+		return nil, time.Time{}, invalid("token has no expiry", nil)
 	}
 
 	var raw map[string]json.RawMessage
 	if err := tok.Claims(&raw); err != nil {
-		return nil, invalid("malformed token", err)
+		return nil, time.Time{}, invalid("malformed token", err)
 	}
-	if nbf, ok, err := numericDate(raw["nbf"]); err != nil {
-		return nil, invalid("malformed claim nbf", err)
-	} else if ok && now.Add(v.cfg.Leeway).Before(nbf) {
-		return nil, invalid("token not yet valid", fmt.Errorf("nbf %s, now %s", nbf.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339)))
+	nbf, _, err := numericDate(raw["nbf"])
+	if err != nil {
+		return nil, time.Time{}, invalid("malformed claim nbf", err)
+	}
+
+	if err := v.checkTimes(tok.Expiry, nbf, now); err != nil {
+		return nil, time.Time{}, err
 	}
 
 	c := &Claims{Issuer: tok.Issuer, Subject: tok.Subject, Expiry: tok.Expiry}
@@ -444,20 +541,27 @@ func (v *Verifier) Verify(ctx context.Context, rawToken string) (*Claims, error)
 		{"client_id", &c.ClientID},
 	} {
 		if err := stringClaim(raw[f.claim], f.dst); err != nil {
-			return nil, invalid("malformed claim "+f.claim, err)
+			return nil, time.Time{}, invalid("malformed claim "+f.claim, err)
 		}
 	}
 	if c.ClientID == "" {
 		if err := stringClaim(raw["azp"], &c.ClientID); err != nil {
-			return nil, invalid("malformed claim azp", err)
+			return nil, time.Time{}, invalid("malformed claim azp", err)
+		}
+	}
+	if is.Operator {
+		if op := raw["operator"]; op != nil && string(op) != "null" {
+			if err := json.Unmarshal(op, &c.Operator); err != nil {
+				return nil, time.Time{}, invalid("malformed claim operator", err)
+			}
 		}
 	}
 	scopes, err := scopeText(raw[is.ScopeClaim])
 	if err != nil {
-		return nil, invalid("malformed claim "+is.ScopeClaim, err)
+		return nil, time.Time{}, invalid("malformed claim "+is.ScopeClaim, err)
 	}
 	c.Scopes, c.ScopeErr = smart.Parse(scopes)
-	return c, nil
+	return c, nbf, nil
 }
 
 // stringClaim sets *dst to the string in raw; an absent or null claim leaves

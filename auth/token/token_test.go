@@ -26,10 +26,15 @@ const fhirBase = "https://ouder.example/fhir"
 // del marks a claim to leave out.
 type del struct{}
 
-// claims returns the claims of a good token from ti at now, changed by edits.
+// claims returns the claims of a good token from ti at now, changed by edits
+// (ti nil: edits name the issuer).
 func claims(ti *testIssuer, now time.Time, edits map[string]any) map[string]any {
+	iss := ""
+	if ti != nil {
+		iss = ti.URL()
+	}
 	c := map[string]any{
-		"iss":       ti.URL(),
+		"iss":       iss,
 		"sub":       "user-1",
 		"aud":       fhirBase,
 		"exp":       now.Add(5 * time.Minute).Unix(),
@@ -432,8 +437,12 @@ func TestVerifyWithdrawnKeyExpires(t *testing.T) {
 	clk := newClock()
 	v := newVerifier(t, clk, Issuer{URL: ti.URL(), Audience: fhirBase})
 	ctx := context.Background()
+	n := 0
 	verify := func() error {
-		_, err := v.Verify(ctx, sign(t, k1, claims(ti, clk.Now(), nil)))
+		// A new token each time: a token verified before is remembered
+		// (TestVerifyCache).
+		n++
+		_, err := v.Verify(ctx, sign(t, k1, claims(ti, clk.Now(), map[string]any{"jti": fmt.Sprint("token-", n)})))
 		return err
 	}
 	if err := verify(); err != nil {
@@ -457,6 +466,52 @@ func TestVerifyWithdrawnKeyExpires(t *testing.T) {
 	}
 	if err := verify(); !errors.Is(err, ErrInvalidToken) {
 		t.Errorf("withdrawn key: %v, want ErrInvalidToken", err)
+	}
+}
+
+// TestVerifyCache: a token verified before is not verified again within
+// CacheTTL (it survives a key withdrawal that long, no longer), and its
+// expiry still counts on every use.
+func TestVerifyCache(t *testing.T) {
+	t.Parallel()
+	k1, k2 := rsaKey(0, "k1", jose.RS256), rsaKey(1, "k2", jose.RS256)
+	ti := newTestIssuer(t, k1, k2)
+	clk := newClock()
+	v, err := New(context.Background(), Config{Issuers: []Issuer{{URL: ti.URL(), Audience: fhirBase}}, Now: clk.Now, CacheTTL: time.Minute, MinKeyRefresh: time.Nanosecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	seen := sign(t, k1, claims(ti, clk.Now(), map[string]any{"jti": "seen", "exp": clk.Now().Add(90 * time.Second).Unix()}))
+	if _, err := v.Verify(ctx, seen); err != nil {
+		t.Fatal(err)
+	}
+	// k1 is withdrawn, and the set fetched again (a token with an
+	// unknown kid asks for it): a new token signed with k1 is refused,
+	// the one verified before is still accepted.
+	ti.setKeys(k2)
+	clk.Advance(time.Second)
+	_, _ = v.Verify(ctx, sign(t, rsaKey(2, "k3", jose.RS256), claims(ti, clk.Now(), nil)))
+	if _, err := v.Verify(ctx, sign(t, k1, claims(ti, clk.Now(), map[string]any{"jti": "new"}))); !errors.Is(err, ErrInvalidToken) {
+		t.Fatalf("new token with the withdrawn key: %v, want ErrInvalidToken", err)
+	}
+	if _, err := v.Verify(ctx, seen); err != nil {
+		t.Errorf("token verified before, within CacheTTL: %v", err)
+	}
+	// Once CacheTTL has passed it is verified again, and refused.
+	clk.Advance(time.Minute)
+	if _, err := v.Verify(ctx, seen); !errors.Is(err, ErrInvalidToken) {
+		t.Errorf("token verified before, after CacheTTL: %v, want ErrInvalidToken", err)
+	}
+
+	// A remembered token still expires.
+	fresh := sign(t, k2, claims(ti, clk.Now(), map[string]any{"jti": "fresh", "exp": clk.Now().Add(10 * time.Second).Unix()}))
+	if _, err := v.Verify(ctx, fresh); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(45 * time.Second) // past exp and the 30s leeway, within CacheTTL
+	if _, err := v.Verify(ctx, fresh); err == nil || !strings.Contains(err.Error(), "token expired") {
+		t.Errorf("remembered token after its expiry: %v, want token expired", err)
 	}
 }
 

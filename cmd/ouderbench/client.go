@@ -161,24 +161,6 @@ func createdID(typ string, r response) string {
 	return ""
 }
 
-// create POSTs body as a new resource of type typ and returns its id. Used
-// by preloads, which stop at the first failure: a benchmark over half-loaded
-// data would measure the wrong thing.
-func (c *client) create(ctx context.Context, typ string, body []byte) (string, error) {
-	r, err := c.do(ctx, http.MethodPost, typ, body, true)
-	if err != nil {
-		return "", fmt.Errorf("create %s: %w", typ, err)
-	}
-	if !r.ok() {
-		return "", fmt.Errorf("create %s: HTTP %d: %s", typ, r.status, snippet(r.body))
-	}
-	id := createdID(typ, r)
-	if id == "" {
-		return "", fmt.Errorf("create %s: HTTP %d but neither the body nor the Location header names the new id", typ, r.status)
-	}
-	return id, nil
-}
-
 // snippet returns the start of a response body for an error message.
 func snippet(b []byte) string {
 	const max = 300

@@ -6,7 +6,7 @@
 //
 //	ouderbench run -base http://127.0.0.1:8080/fhir -scenario read \
 //	    [-token T] [-duration 20s | -requests N] [-concurrency 8] [-warmup 3s] \
-//	    [-preload 1000] [-seed 1] [-batch 100] [-json out.json] [-md out.md]
+//	    [-preload 400] [-seed 1] [-batch 100] [-json out.json] [-md out.md]
 //
 // The base must be a loopback address (127.0.0.0/8, ::1, localhost) unless
 // -allow-remote is given. The token may come from $OUDERBENCH_TOKEN instead of
@@ -24,23 +24,31 @@
 //
 // Scenarios:
 //
-//   - read: preload -preload Patients, then GET Patient/{id} by random id.
-//   - create: POST a new Patient per request, nothing read back.
-//   - crud: per iteration create a Patient, an Observation and a CarePlan
-//     about it, read each, update each, delete each (shaped like the
-//     HealthSamurai FHIR server benchmark's CRUD test); figures per operation.
-//   - search: preload Patients with Observations and a CarePlan each, then a
-//     uniform mix of token, identifier, reference+date+_sort, chained, _has
-//     and string searches.
-//   - ingest: POST transaction Bundles of -batch entries (Patients and
-//     Observations referencing them by urn:uuid); also reports resources/s.
-//   - everything: preload Patients with a Goal and two linked CarePlans, then
-//     CarePlan?subject=...&_include=CarePlan:goal&_revinclude=CarePlan:part-of.
+//   - read: preload -preload generated families (a transaction Bundle each),
+//     then GET Patient/{id} of their children by random id.
+//   - create: POST a new Patient (a generated child) per request, nothing
+//     read back.
+//   - crud: per iteration create a child (Patient), a parent (RelatedPerson)
+//     and a Goal of the child, read each, update each, delete each (shaped
+//     like the HealthSamurai FHIR server benchmark's CRUD test); figures per
+//     operation.
+//   - search: preload families, then a uniform mix of token (Goal by
+//     quality-of-life domain), identifier, reference+date+_sort (a child's
+//     diary), chained, _has and string searches.
+//   - ingest: POST transaction Bundles of whole new families, at least -batch
+//     entries each (PUT at their stable ids, references between entries);
+//     also reports resources/s.
+//   - everything: preload families, then a child's plan with its goals and
+//     agreements: CarePlan?subject=...&_include=CarePlan:goal
+//     &_revinclude=CarePlan:part-of.
 //
-// Generated resources are valid FHIR R4 and depend only on -seed (preloaded
-// item i and worker w each have their own random stream, so the data does not
-// depend on -concurrency either); the server's ids and the interleaving of
-// workers of course vary.
+// The data is the project's synthetic family generator (mapping/family, the
+// same as `ouderctl gen`): valid for the server, and dependent only on -seed
+// (preloaded family i and worker w each have their own random stream, so the
+// data does not depend on -concurrency either); the server's ids and the
+// interleaving of workers of course vary. For single creates a worker cycles
+// through its first 16 families, giving each Patient a fresh identifier, so
+// that making families does not take the CPU the server is measured on.
 //
 // # The raw limit
 //
@@ -72,7 +80,7 @@
 // # The suite
 //
 //	ouderbench suite -ouderd bin/ouderd [-out docs/performance.md] \
-//	    [-duration 20s] [-warmup 3s] [-concurrency 16] [-preload 1000] [-quick]
+//	    [-duration 20s] [-warmup 3s] [-concurrency 16] [-preload 400] [-quick]
 //
 // is "make bench": it does all of the above with servers of its own. In a
 // temporary directory it starts a private PostgreSQL cluster
@@ -86,9 +94,20 @@
 // limit's (targets: reads 70%, creates 60%) into -out, between the HTML
 // comments generated:begin and generated:end; text outside them is kept. A scenario ouderd does not support yet (every request
 // fails) is reported as such; a failure of read, create or crud fails the
-// suite and leaves -out as it was. -quick is a smoke run (5s scenarios, 200
-// Patients). The suite stops ouderd with SIGTERM, the raw server and the
+// suite and leaves -out as it was. -quick is a smoke run (5s scenarios, 80
+// families). The suite stops ouderd with SIGTERM, the raw server and the
 // cluster, and removes its directory, also on failure or Ctrl-C; it gives
 // up after 5 minutes plus warm-up and duration per scenario (8 minutes with
 // the defaults, which take about 4).
+//
+// # The search benchmarks
+//
+//	ouderbench gobench [-out docs/performance.md] FILE...
+//
+// reads the output of the store's Go benchmarks (go test -bench with
+// BenchmarkSearch on a million generated resources, and BenchmarkIngest;
+// "make bench-search" runs them) and writes p50 and p95 per search shape,
+// next to the search issue's targets, and the indexing cost in resources/s
+// into -out, between the HTML comments generated:search:begin and
+// generated:search:end. It refuses the output of a failed run.
 package main

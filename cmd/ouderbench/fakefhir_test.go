@@ -235,6 +235,10 @@ func (f *fakeFHIR) search(w http.ResponseWriter, r *http.Request) {
 	io.WriteString(w, `{"resourceType":"Bundle","type":"searchset","total":0}`)
 }
 
+// transaction stores the entries of a transaction Bundle: POST entries
+// (with a urn:uuid fullUrl) under new ids, PUT entries at the Type/id of
+// their url. Every reference must name a stored resource or an earlier
+// entry of the Bundle.
 func (f *fakeFHIR) transaction(w http.ResponseWriter, r *http.Request) {
 	b, err := f.body(r, "Bundle")
 	if err != nil {
@@ -249,26 +253,53 @@ func (f *fakeFHIR) transaction(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.counts["transaction"]++
-	urn := map[string]bool{}
-	for _, e := range entries {
+	fail := func(format string, args ...any) {
+		msg := "transaction: " + fmt.Sprintf(format, args...)
+		f.problems = append(f.problems, msg)
+		http.Error(w, msg, http.StatusBadRequest)
+	}
+	known := map[string]bool{}
+	keys := make([]string, len(entries))
+	for i, e := range entries {
 		e, _ := e.(map[string]any)
 		res, _ := e["resource"].(map[string]any)
 		if res == nil {
-			f.problems = append(f.problems, "transaction: entry without resource")
-			http.Error(w, "entry without resource", http.StatusBadRequest)
+			fail("entry without resource")
 			return
 		}
-		if err := f.checkLocked(res, urn); err != nil {
-			f.problems = append(f.problems, "transaction: "+err.Error())
-			http.Error(w, err.Error(), http.StatusBadRequest)
+		typ, _ := res["resourceType"].(string)
+		method, _ := lookup(e, "request.method").(string)
+		url, _ := lookup(e, "request.url").(string)
+		switch {
+		case method == "POST" && url == typ:
+			full, _ := e["fullUrl"].(string)
+			if full == "" {
+				fail("POST entry %d without fullUrl", i)
+				return
+			}
+			known[full] = true
+		case method == "PUT" && url == typ+"/"+fmt.Sprint(res["id"]):
+			keys[i] = url
+		default:
+			fail("entry %d: %s %s of a %s", i, method, url, typ)
 			return
 		}
-		urn[e["fullUrl"].(string)] = true
+		if err := f.checkLocked(res, known); err != nil {
+			fail("%v", err)
+			return
+		}
+		if keys[i] != "" {
+			known[keys[i]] = true
+		}
 	}
-	for _, e := range entries {
+	for i, e := range entries {
 		res := e.(map[string]any)["resource"].(map[string]any)
-		f.next++
-		f.store[res["resourceType"].(string)+"/"+strconv.Itoa(f.next)] = res
+		key := keys[i]
+		if key == "" {
+			f.next++
+			key = res["resourceType"].(string) + "/" + strconv.Itoa(f.next)
+		}
+		f.store[key] = res
 	}
 	w.Header().Set("Content-Type", fhirJSON)
 	io.WriteString(w, `{"resourceType":"Bundle","type":"transaction-response"}`)

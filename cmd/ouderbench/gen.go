@@ -1,317 +1,244 @@
 package main
 
 import (
-	"encoding/json"
+	"bytes"
+	"context"
 	"fmt"
-	"math"
 	"math/rand/v2"
-	"time"
+	"net/http"
+	"regexp"
+	"strconv"
+
+	"github.com/digitaleouder/ouder/mapping/family"
 )
 
-// The generator makes small but valid FHIR R4 resources. Every field a strict
-// server checks is present: Observation has status and code, CarePlan has
-// status, intent and subject, Goal has lifecycleStatus, description and
-// subject, and every reference names a resource that exists when it is sent.
-// Everything random comes from a PCG stream seeded with (-seed, stream), so the
-// same seed and stream give byte-identical resources.
+// The benchmark's resources are the project's one synthetic data generator,
+// mapping/family: whole families (children, parents, plans, agreements,
+// goals, notes, diary, team, Consents...), valid for the server because the
+// domain conversions made them. Every random choice comes from a PCG stream
+// of (-seed, stream): preloaded item i and worker w each have their own
+// stream, so the same seed gives the same data whatever the concurrency.
 
-// Code systems and identifier systems used in generated resources.
-const (
-	loincSystem       = "http://loinc.org"
-	ucumSystem        = "http://unitsofmeasure.org"
-	obsCategorySystem = "http://terminology.hl7.org/CodeSystem/observation-category"
-	// patientIDSystem is the Patient.identifier system; the identifier
-	// search shape looks patients up by it.
-	patientIDSystem = "urn:ouderbench:patient"
-)
+// streamStride separates the family numbers of two streams: stream s makes
+// families s*streamStride, s*streamStride+1, ... (of the -seed generator).
+const streamStride = 1 << 24
 
 // preloadStream offsets the generator streams of preloaded items from those
-// of the load workers, so the two never produce the same sequence.
+// of the load workers, so the two never produce the same families.
 const preloadStream = 1 << 32
 
-// vital is one LOINC-coded measurement with a plausible range.
-type vital struct {
-	code, display, unit string
-	lo, hi              float64
-}
+// poolSize is how many families a worker makes before it cycles through
+// them for single creates: making a family costs about a millisecond of
+// CPU, which at thousands of creates a second would be taken from the server
+// under test. A resource handed out again gets a fresh identifier.
+const poolSize = 16
 
-var vitals = [...]vital{
-	{"8867-4", "Heart rate", "/min", 50, 140},
-	{"8310-5", "Body temperature", "Cel", 35.8, 39.5},
-	{"29463-7", "Body weight", "kg", 3, 110},
-	{"8302-2", "Body height", "cm", 50, 200},
-	{"9279-1", "Respiratory rate", "/min", 10, 40},
-	{"59408-5", "Oxygen saturation in Arterial blood by Pulse oximetry", "%", 90, 100},
-}
-
-var familyNames = [...]string{
-	"de Jong", "Jansen", "de Vries", "van den Berg", "van Dijk", "Bakker", "Janssen", "Visser",
-	"Smit", "Meijer", "de Boer", "Mulder", "de Groot", "Bos", "Vos", "Peters", "Hendriks",
-	"van Leeuwen", "Dekker", "Brouwer", "de Wit", "Dijkstra", "Smits", "de Graaf", "van der Meer",
-	"van der Linden", "Kok", "Jacobs", "de Haan", "Vermeulen",
-}
-
-var givenNames = [...]string{
-	"Emma", "Noah", "Julia", "Liam", "Mila", "Lucas", "Sophie", "Daan", "Tess", "Sem",
-	"Zoë", "Levi", "Sara", "Finn", "Nora", "Luuk", "Anna", "Milan", "Evi", "Jesse",
-}
-
-var genders = [...]string{"female", "male", "female", "male", "other", "unknown"}
-
-// Minimal FHIR R4 datatypes, enough for the resources the benchmark writes.
-type (
-	coding struct {
-		System  string `json:"system"`
-		Code    string `json:"code"`
-		Display string `json:"display,omitempty"`
-	}
-	codeableConcept struct {
-		Coding []coding `json:"coding,omitempty"`
-		Text   string   `json:"text,omitempty"`
-	}
-	reference struct {
-		Reference string `json:"reference"`
-	}
-	identifier struct {
-		System string `json:"system"`
-		Value  string `json:"value"`
-	}
-	humanName struct {
-		Use    string   `json:"use,omitempty"`
-		Family string   `json:"family"`
-		Given  []string `json:"given,omitempty"`
-	}
-	quantity struct {
-		Value  float64 `json:"value"`
-		Unit   string  `json:"unit"`
-		System string  `json:"system"`
-		Code   string  `json:"code"`
-	}
-	period struct {
-		Start string `json:"start,omitempty"`
-		End   string `json:"end,omitempty"`
-	}
-)
-
-// Patient is a generated FHIR R4 Patient.
-type Patient struct {
-	ResourceType string       `json:"resourceType"`
-	ID           string       `json:"id,omitempty"`
-	Identifier   []identifier `json:"identifier"`
-	Active       bool         `json:"active"`
-	Name         []humanName  `json:"name"`
-	Gender       string       `json:"gender"`
-	BirthDate    string       `json:"birthDate"`
-}
-
-// Observation is a generated FHIR R4 vital-sign Observation.
-type Observation struct {
-	ResourceType      string            `json:"resourceType"`
-	ID                string            `json:"id,omitempty"`
-	Status            string            `json:"status"`
-	Category          []codeableConcept `json:"category"`
-	Code              codeableConcept   `json:"code"`
-	Subject           reference         `json:"subject"`
-	EffectiveDateTime string            `json:"effectiveDateTime"`
-	Issued            string            `json:"issued,omitempty"`
-	ValueQuantity     quantity          `json:"valueQuantity"`
-}
-
-// CarePlan is a generated FHIR R4 CarePlan.
-type CarePlan struct {
-	ResourceType string      `json:"resourceType"`
-	ID           string      `json:"id,omitempty"`
-	PartOf       []reference `json:"partOf,omitempty"`
-	Status       string      `json:"status"`
-	Intent       string      `json:"intent"`
-	Title        string      `json:"title"`
-	Description  string      `json:"description,omitempty"`
-	Subject      reference   `json:"subject"`
-	Period       period      `json:"period"`
-	Created      string      `json:"created,omitempty"`
-	Goal         []reference `json:"goal,omitempty"`
-}
-
-// Goal is a generated FHIR R4 Goal.
-type Goal struct {
-	ResourceType    string          `json:"resourceType"`
-	ID              string          `json:"id,omitempty"`
-	LifecycleStatus string          `json:"lifecycleStatus"`
-	Description     codeableConcept `json:"description"`
-	Subject         reference       `json:"subject"`
-}
-
-// Bundle is a FHIR R4 transaction Bundle.
-type Bundle struct {
-	ResourceType string        `json:"resourceType"`
-	Type         string        `json:"type"`
-	Entry        []bundleEntry `json:"entry"`
-}
-
-type bundleEntry struct {
-	FullURL  string       `json:"fullUrl"`
-	Resource any          `json:"resource"`
-	Request  entryRequest `json:"request"`
-}
-
-type entryRequest struct {
-	Method string `json:"method"`
-	URL    string `json:"url"`
-}
-
-// gen produces resources from one deterministic random stream. A gen is not
+// gen hands out the families of one stream and their resources. It is not
 // safe for concurrent use: each worker and each preloaded item has its own.
 type gen struct {
-	rng    *rand.Rand
-	seed   int64
+	fams   family.Generator
+	rng    *rand.Rand // for choices that are not resources
 	stream uint64
-	n      int // resources made, for unique identifiers
+	made   int // families made from this stream
+
+	pool   []*family.Family // the first poolSize families, for single creates
+	cycle  int              // families handed out for single creates
+	cur    *family.Family   // the family whose children are being handed out
+	child  int              // the next child of cur
+	reused int              // resources handed out for creates, for fresh identifiers
 }
 
 // newGen returns the generator for stream of seed.
 func newGen(seed int64, stream uint64) *gen {
-	return &gen{rng: rand.New(rand.NewPCG(uint64(seed), stream)), seed: seed, stream: stream}
-}
-
-// epoch anchors generated dates, so they do not depend on the wall clock.
-var epoch = time.Date(2018, 1, 1, 0, 0, 0, 0, time.UTC)
-
-// date returns a random day between 2018-01-01 and the end of 2025.
-func (g *gen) date() time.Time {
-	return epoch.AddDate(0, 0, g.rng.IntN(8*365))
-}
-
-// instant returns a random instant between 2018 and the end of 2025, to the second.
-func (g *gen) instant() string {
-	t := g.date().Add(time.Duration(g.rng.IntN(86400)) * time.Second)
-	return t.Format(time.RFC3339)
-}
-
-// family returns a random family name; the chained and string search shapes
-// pick their values the same way.
-func (g *gen) family() string { return familyNames[g.rng.IntN(len(familyNames))] }
-
-// vital returns a random LOINC vital sign.
-func (g *gen) vital() vital { return vitals[g.rng.IntN(len(vitals))] }
-
-// Patient returns a new Patient whose identifier value is unique for the
-// seed and stream.
-func (g *gen) Patient() *Patient {
-	g.n++
-	birth := time.Date(2006, 1, 1, 0, 0, 0, 0, time.UTC).AddDate(0, 0, g.rng.IntN(20*365))
-	return &Patient{
-		ResourceType: "Patient",
-		Identifier:   []identifier{{System: patientIDSystem, Value: fmt.Sprintf("p-%d-%d-%d", g.seed, g.stream, g.n)}},
-		Active:       true,
-		Name: []humanName{{
-			Use:    "official",
-			Family: g.family(),
-			Given:  []string{givenNames[g.rng.IntN(len(givenNames))]},
-		}},
-		Gender:    genders[g.rng.IntN(len(genders))],
-		BirthDate: birth.Format(time.DateOnly),
+	return &gen{
+		fams:   family.Generator{Seed: seed},
+		rng:    rand.New(rand.NewPCG(uint64(seed), stream^0x9e3779b97f4a7c15)),
+		stream: stream,
 	}
 }
 
-// Observation returns a final vital-sign Observation about subject (a
-// reference such as "Patient/123" or "urn:uuid:...").
-func (g *gen) Observation(subject string) *Observation {
-	v := g.vital()
-	value := math.Round((v.lo+g.rng.Float64()*(v.hi-v.lo))*10) / 10
-	return &Observation{
-		ResourceType: "Observation",
-		Status:       "final",
-		Category: []codeableConcept{{Coding: []coding{{
-			System: obsCategorySystem, Code: "vital-signs", Display: "Vital Signs",
-		}}}},
-		Code:              codeableConcept{Coding: []coding{{System: loincSystem, Code: v.code, Display: v.display}}, Text: v.display},
-		Subject:           reference{Reference: subject},
-		EffectiveDateTime: g.instant(),
-		ValueQuantity:     quantity{Value: value, Unit: v.unit, System: ucumSystem, Code: v.unit}, // these units are their own UCUM codes
-	}
-}
-
-// Goal returns an active Goal for subject.
-func (g *gen) Goal(subject string) *Goal {
-	texts := [...]string{"Sleeps through the night", "Healthy weight", "Daily outdoor play", "Reads every day"}
-	return &Goal{
-		ResourceType:    "Goal",
-		LifecycleStatus: "active",
-		Description:     codeableConcept{Text: texts[g.rng.IntN(len(texts))]},
-		Subject:         reference{Reference: subject},
-	}
-}
-
-// CarePlan returns an active plan for subject with the given goals and parent
-// plan (either may be empty).
-func (g *gen) CarePlan(subject string, goals []string, partOf string) *CarePlan {
-	titles := [...]string{"Growth follow-up", "Sleep plan", "Nutrition plan", "Vaccination schedule"}
-	start := g.date()
-	cp := &CarePlan{
-		ResourceType: "CarePlan",
-		Status:       "active",
-		Intent:       "plan",
-		Title:        titles[g.rng.IntN(len(titles))],
-		Description:  "Generated by ouderbench",
-		Subject:      reference{Reference: subject},
-		Period:       period{Start: start.Format(time.DateOnly), End: start.AddDate(1, 0, 0).Format(time.DateOnly)},
-		Created:      start.Format(time.RFC3339),
-	}
-	for _, goal := range goals {
-		cp.Goal = append(cp.Goal, reference{Reference: goal})
-	}
-	if partOf != "" {
-		cp.PartOf = []reference{{Reference: partOf}}
-	}
-	return cp
-}
-
-// uuid returns a random (version 4 layout) UUID from the stream.
-func (g *gen) uuid() string {
-	var b [16]byte
-	hi, lo := g.rng.Uint64(), g.rng.Uint64()
-	for i := range 8 {
-		b[i] = byte(hi >> (56 - 8*i))
-		b[8+i] = byte(lo >> (56 - 8*i))
-	}
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
-}
-
-// obsPerPatient is how many Observations follow each Patient in an ingest
-// Bundle.
-const obsPerPatient = 4
-
-// Transaction returns a transaction Bundle of n entries: Patients, each
-// followed by up to obsPerPatient Observations that reference it through its
-// urn:uuid fullUrl, so the server must resolve the references.
-func (g *gen) Transaction(n int) *Bundle {
-	b := &Bundle{ResourceType: "Bundle", Type: "transaction", Entry: make([]bundleEntry, 0, n)}
-	var subject string
-	for i := range n {
-		if i%(obsPerPatient+1) == 0 {
-			subject = "urn:uuid:" + g.uuid()
-			b.Entry = append(b.Entry, bundleEntry{
-				FullURL: subject, Resource: g.Patient(),
-				Request: entryRequest{Method: "POST", URL: "Patient"},
-			})
-			continue
-		}
-		b.Entry = append(b.Entry, bundleEntry{
-			FullURL: "urn:uuid:" + g.uuid(), Resource: g.Observation(subject),
-			Request: entryRequest{Method: "POST", URL: "Observation"},
-		})
-	}
-	return b
-}
-
-// mustJSON encodes a generated resource. The types above always encode, so
-// a failure is a programming error.
-func mustJSON(v any) []byte {
-	b, err := json.Marshal(v)
+// family returns the next new family of the stream, never handed out
+// before: its resources have their own stable ids, to be written with PUT.
+func (g *gen) family() *family.Family {
+	n := int(g.stream*streamStride) + g.made
+	g.made++
+	f, err := g.fams.Family(n)
 	if err != nil {
-		panic(fmt.Sprintf("ouderbench: encode %T: %v", v, err))
+		// The generator fails only on a bug (a domain rule it broke).
+		panic(fmt.Sprintf("ouderbench: generate family %d: %v", n, err))
+	}
+	return f
+}
+
+// nextChild returns a family and the index of one of its children, going
+// through the children of the stream's first poolSize families and then
+// cycling through them again.
+func (g *gen) nextChild() (*family.Family, int) {
+	if g.cur == nil || g.child >= len(g.cur.Children) {
+		if len(g.pool) < poolSize {
+			g.cur = g.family()
+			g.pool = append(g.pool, g.cur)
+		} else {
+			g.cur = g.pool[g.cycle%poolSize]
+		}
+		g.cycle++
+		g.child = 0
+	}
+	g.child++
+	return g.cur, g.child - 1
+}
+
+// find returns the resource of f with the given reference; it panics when
+// there is none (the families always have what the scenarios take).
+func find(f *family.Family, ref string) family.Resource {
+	for _, r := range f.Resources {
+		if r.Ref() == ref {
+			return r
+		}
+	}
+	panic("ouderbench: no " + ref + " in family " + f.Group)
+}
+
+// fresh returns the JSON of r, a resource of a pooled family about to be
+// created again, with its identifier made unique in the stream (its id
+// becomes the server's on create).
+func (g *gen) fresh(r family.Resource) []byte {
+	g.reused++
+	old := []byte(`"value":"` + r.ID + `"`)
+	repl := []byte(`"value":"` + r.ID + "-u" + strconv.Itoa(g.reused) + `"`)
+	return bytes.Replace(r.JSON, old, repl, 1)
+}
+
+// Patient returns a child's Patient for a create: without id, with a fresh
+// identifier.
+func (g *gen) Patient() []byte {
+	f, c := g.nextChild()
+	r := find(f, "Patient/"+f.Children[c])
+	return rebind(g.fresh(r), r.ID, "", "", "")
+}
+
+// crudSet is what one crud iteration creates: a child (Patient), a parent
+// (RelatedPerson) and a goal of the child (Goal), the latter two referring
+// to the child.
+type crudSet struct {
+	child, parent, goal family.Resource
+}
+
+// crudSet returns the next child of the stream with a parent and a goal.
+func (g *gen) crudSet() crudSet {
+	f, c := g.nextChild()
+	child := f.Children[c]
+	var s crudSet
+	s.child = find(f, "Patient/"+child)
+	for _, r := range f.Resources {
+		switch {
+		case s.parent.ID == "" && r.Type == "RelatedPerson" && bytes.Contains(r.JSON, []byte(`"patient":{"reference":"Patient/`+child+`"}`)):
+			s.parent = r
+		case s.goal.ID == "" && r.Type == "Goal" && bytes.Contains(r.JSON, []byte(`"subject":{"reference":"Patient/`+child+`"}`)):
+			s.goal = r
+		}
+	}
+	if s.parent.ID == "" || s.goal.ID == "" {
+		panic("ouderbench: family " + f.Group + " has no parent or goal of " + child)
+	}
+	return s
+}
+
+// rebind returns b with its id set to id (empty: no id member, for a
+// create) and every reference to Patient/from made a reference to
+// Patient/to.
+func rebind(b []byte, oldID, id, from, to string) []byte {
+	newID := ""
+	if id != "" {
+		newID = `"id":"` + id + `",`
+	}
+	b = bytes.Replace(b, []byte(`"id":"`+oldID+`",`), []byte(newID), 1)
+	if from != "" {
+		b = bytes.ReplaceAll(b, []byte(`{"reference":"Patient/`+from+`"}`), []byte(`{"reference":"Patient/`+to+`"}`))
 	}
 	return b
+}
+
+var (
+	activeTrue  = []byte(`"active":true`)
+	activeFalse = []byte(`"active":false`)
+	goalStatus  = regexp.MustCompile(`"lifecycleStatus":"[a-z-]+"`)
+)
+
+// toggleActive returns b with its top-level active flag flipped (a Patient's
+// or RelatedPerson's small update, like the gender change of the CRUD test
+// it is modelled on).
+func toggleActive(b []byte) []byte {
+	if bytes.Contains(b, activeTrue) {
+		return bytes.Replace(b, activeTrue, activeFalse, 1)
+	}
+	return bytes.Replace(b, activeFalse, activeTrue, 1)
+}
+
+// toggleGoal returns b with the goal's lifecycleStatus switched between
+// on-hold and active.
+func toggleGoal(b []byte) []byte {
+	next := `"lifecycleStatus":"on-hold"`
+	if bytes.Contains(b, []byte(next)) {
+		next = `"lifecycleStatus":"active"`
+	}
+	return goalStatus.ReplaceAll(b, []byte(next))
+}
+
+// transaction returns a transaction Bundle of new families of the stream
+// with at least n entries (whole families), and its number of entries.
+func (g *gen) transaction(n int) ([]byte, int) {
+	var rs []family.Resource
+	for len(rs) < n {
+		rs = append(rs, g.family().Resources...)
+	}
+	return family.Transaction(rs), len(rs)
+}
+
+// familyName returns a family name to search for, drawn from the names the
+// generator uses.
+func (g *gen) familyName() string { return family.Families[g.rng.IntN(len(family.Families))] }
+
+// preloadFamilies writes e.preload new families through the target, one
+// transaction Bundle each (family i from stream preloadStream+i), and
+// returns them in index order. Family i is the same for the same seed
+// whatever the concurrency. The families' shared evaluation form goes
+// first.
+func preloadFamilies(ctx context.Context, e *env, label string) ([]*family.Family, error) {
+	shared, err := family.Shared(family.TagSynthetic)
+	if err != nil {
+		return nil, err
+	}
+	if err := postTransaction(ctx, e.client, family.Transaction(shared)); err != nil {
+		return nil, fmt.Errorf("preload the evaluation form: %w", err)
+	}
+	fams := make([]*family.Family, e.preload)
+	err = forEach(ctx, e, label, e.preload, func(ctx context.Context, i int) error {
+		f := newGen(e.seed, preloadStream+uint64(i)).family()
+		fams[i] = f
+		return postTransaction(ctx, e.client, f.Transaction())
+	})
+	return fams, err
+}
+
+// childIDs returns the Patient ids of the children of fams, in order.
+func childIDs(fams []*family.Family) []string {
+	var ids []string
+	for _, f := range fams {
+		ids = append(ids, f.Children...)
+	}
+	return ids
+}
+
+// postTransaction POSTs a transaction Bundle to the base. Used by preloads,
+// which stop at the first failure.
+func postTransaction(ctx context.Context, c *client, bundle []byte) error {
+	r, err := c.do(ctx, http.MethodPost, "", bundle, true)
+	if err != nil {
+		return fmt.Errorf("transaction: %w", err)
+	}
+	if !r.ok() {
+		return fmt.Errorf("transaction: HTTP %d: %s", r.status, snippet(r.body))
+	}
+	return nil
 }

@@ -6,15 +6,22 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/digitaleouder/ouder/mapping/family"
 )
 
-// requiredFields are the paths a strict FHIR R4 server needs, per type.
+// requiredFields are the paths a strict FHIR R4 server needs, per type; the
+// fake server checks them.
 var requiredFields = map[string][]string{
-	"Patient":     {"resourceType", "identifier.0.system", "identifier.0.value", "name.0.family", "gender", "birthDate"},
-	"Observation": {"resourceType", "status", "code.coding.0.system", "code.coding.0.code", "subject.reference", "effectiveDateTime", "valueQuantity.value", "valueQuantity.system", "valueQuantity.code"},
-	"CarePlan":    {"resourceType", "status", "intent", "subject.reference"},
-	"Goal":        {"resourceType", "lifecycleStatus", "description.text", "subject.reference"},
+	"Patient":       {"resourceType", "identifier.0.system", "identifier.0.value", "name.0.family", "gender", "birthDate"},
+	"RelatedPerson": {"resourceType", "patient.reference"},
+	"Observation":   {"resourceType", "status", "code.text", "subject.reference"},
+	"CarePlan":      {"resourceType", "status", "intent", "subject.reference"},
+	"Goal":          {"resourceType", "lifecycleStatus", "description.text", "subject.reference"},
 }
+
+// uuidPattern is a urn:uuid of a version 4 UUID (the raw server's ids).
+var uuidPattern = regexp.MustCompile(`^urn:uuid:[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
 
 // lookup returns the value at a dotted path of decoded JSON (numbers index
 // arrays), or nil.
@@ -60,81 +67,96 @@ func checkRequired(tb testing.TB, m map[string]any) {
 	}
 }
 
-var (
-	datePattern    = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}$`)
-	instantPattern = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(Z|[+-]\d{2}:\d{2})$`)
-	uuidPattern    = regexp.MustCompile(`^urn:uuid:[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
-)
-
-func TestGeneratedResourcesAreValid(t *testing.T) {
+// TestCreates checks the Patients handed out for creates: valid, without
+// id, and with an identifier that never repeats, also once the worker
+// cycles through its pool of families.
+func TestCreates(t *testing.T) {
 	t.Parallel()
 	g := newGen(1, 0)
-	for range 50 {
-		p := decode(t, mustJSON(g.Patient()))
+	seen := map[string]bool{}
+	for range 200 {
+		p := decode(t, g.Patient())
 		checkRequired(t, p)
-		if s, _ := p["birthDate"].(string); !datePattern.MatchString(s) {
-			t.Errorf("Patient.birthDate %q is not a FHIR date", s)
+		if _, ok := p["id"]; ok {
+			t.Fatalf("a Patient to create has an id: %v", p)
 		}
-		o := decode(t, mustJSON(g.Observation("Patient/1")))
-		checkRequired(t, o)
-		if o["status"] != "final" || lookup(o, "subject.reference") != "Patient/1" {
-			t.Errorf("Observation status %v subject %v; want final, Patient/1", o["status"], lookup(o, "subject.reference"))
+		v, _ := lookup(p, "identifier.0.value").(string)
+		if seen[v] {
+			t.Fatalf("identifier %q repeats", v)
 		}
-		if s, _ := o["effectiveDateTime"].(string); !instantPattern.MatchString(s) {
-			t.Errorf("Observation.effectiveDateTime %q is not a FHIR dateTime with a zone", s)
-		}
-		cp := decode(t, mustJSON(g.CarePlan("Patient/1", []string{"Goal/2"}, "CarePlan/3")))
-		checkRequired(t, cp)
-		if lookup(cp, "goal.0.reference") != "Goal/2" || lookup(cp, "partOf.0.reference") != "CarePlan/3" {
-			t.Errorf("CarePlan goal %v partOf %v; want Goal/2, CarePlan/3", lookup(cp, "goal.0.reference"), lookup(cp, "partOf.0.reference"))
-		}
-		checkRequired(t, decode(t, mustJSON(g.Goal("Patient/1"))))
+		seen[v] = true
 	}
-	// A plan without goals or parent leaves those elements out: FHIR JSON
-	// has no empty arrays.
-	if b := mustJSON(g.CarePlan("Patient/1", nil, "")); bytes.Contains(b, []byte(`"goal"`)) || bytes.Contains(b, []byte(`"partOf"`)) || bytes.Contains(b, []byte(`[]`)) {
-		t.Errorf("CarePlan without goals has empty elements: %s", b)
+	if g.made != poolSize {
+		t.Errorf("200 creates made %d families; want the pool of %d, cycled", g.made, poolSize)
 	}
 }
 
+// TestCRUDSet checks the three resources of a crud iteration and the
+// rewriting that links them to the server's ids.
+func TestCRUDSet(t *testing.T) {
+	t.Parallel()
+	g := newGen(2, 5)
+	for range 40 {
+		s := g.crudSet()
+		child := s.child.ID
+		parent := decode(t, rebind(s.parent.JSON, s.parent.ID, "", child, "p9"))
+		goal := decode(t, rebind(s.goal.JSON, s.goal.ID, "g7", child, "p9"))
+		checkRequired(t, parent)
+		checkRequired(t, goal)
+		if _, ok := parent["id"]; ok || lookup(parent, "patient.reference") != "Patient/p9" {
+			t.Errorf("parent to create: %v", parent)
+		}
+		if goal["id"] != "g7" || lookup(goal, "subject.reference") != "Patient/p9" {
+			t.Errorf("goal to update: %v", goal)
+		}
+		patient := rebind(s.child.JSON, child, "p9", "", "")
+		for _, b := range [][]byte{patient, s.parent.JSON} {
+			flipped := toggleActive(b)
+			if bytes.Equal(flipped, b) || !bytes.Equal(toggleActive(flipped), b) {
+				t.Errorf("toggleActive does not flip and flip back: %s", b)
+			}
+		}
+		g1 := toggleGoal(s.goal.JSON)
+		if bytes.Equal(g1, s.goal.JSON) || bytes.Equal(toggleGoal(g1), g1) {
+			t.Errorf("toggleGoal changed nothing: %s", s.goal.JSON)
+		}
+	}
+}
+
+// TestTransactionBundle checks ingest Bundles: whole families of at least n
+// entries, written with PUT, every reference naming an entry of the Bundle.
 func TestTransactionBundle(t *testing.T) {
 	t.Parallel()
-	for _, n := range []int{1, 5, 7, 100} {
-		b := decode(t, mustJSON(newGen(3, 9).Transaction(n)))
+	g := newGen(3, 9)
+	for _, n := range []int{1, 7, 100, 300} {
+		body, count := g.transaction(n)
+		b := decode(t, body)
 		if b["resourceType"] != "Bundle" || b["type"] != "transaction" {
 			t.Fatalf("Bundle resourceType %v type %v; want Bundle, transaction", b["resourceType"], b["type"])
 		}
 		entries, _ := b["entry"].([]any)
-		if len(entries) != n {
-			t.Fatalf("%d entries, want %d", len(entries), n)
+		if len(entries) != count || count < n {
+			t.Fatalf("%d entries, %d reported, want at least %d", len(entries), count, n)
 		}
-		fullURLs := map[string]bool{}
-		patients := 0
+		urls := map[string]bool{}
+		for _, e := range entries {
+			urls[lookup(e, "request.url").(string)] = true
+		}
 		for i, e := range entries {
-			e := e.(map[string]any)
-			full, _ := e["fullUrl"].(string)
-			if !uuidPattern.MatchString(full) || fullURLs[full] {
-				t.Errorf("entry %d fullUrl %q: want a fresh urn:uuid", i, full)
+			res, _ := json.Marshal(e.(map[string]any)["resource"])
+			m := decode(t, res)
+			if lookup(e, "request.method") != "PUT" || lookup(e, "request.url") != m["resourceType"].(string)+"/"+m["id"].(string) {
+				t.Errorf("entry %d request %v; want PUT Type/id", i, e.(map[string]any)["request"])
 			}
-			res := e["resource"].(map[string]any)
-			checkRequired(t, res)
-			typ := res["resourceType"].(string)
-			if lookup(e, "request.method") != "POST" || lookup(e, "request.url") != typ {
-				t.Errorf("entry %d request %v; want POST %s", i, e["request"], typ)
+			refs, err := family.References(res)
+			if err != nil {
+				t.Fatal(err)
 			}
-			switch typ {
-			case "Patient":
-				patients++
-			case "Observation":
-				// References resolve to an earlier entry of the Bundle.
-				if ref, _ := lookup(res, "subject.reference").(string); !fullURLs[ref] || !strings.HasPrefix(ref, "urn:uuid:") {
-					t.Errorf("entry %d subject %q does not name an earlier entry", i, ref)
+			for _, ref := range refs {
+				if !urls[ref] {
+					t.Errorf("entry %d refers to %s, which is not in the Bundle", i, ref)
 				}
 			}
-			fullURLs[full] = true
-		}
-		if want := (n + obsPerPatient) / (obsPerPatient + 1); patients != want {
-			t.Errorf("%d entries hold %d Patients, want %d", n, patients, want)
 		}
 	}
 }
@@ -144,14 +166,14 @@ func TestGeneratorIsDeterministic(t *testing.T) {
 	sample := func(seed int64, stream uint64) []byte {
 		g := newGen(seed, stream)
 		var buf bytes.Buffer
-		for range 10 {
-			p := g.Patient()
-			buf.Write(mustJSON(p))
-			buf.Write(mustJSON(g.Observation("Patient/x")))
-			buf.Write(mustJSON(g.CarePlan("Patient/x", []string{"Goal/y"}, "")))
-			buf.Write(mustJSON(g.Goal("Patient/x")))
+		for range 30 {
+			buf.Write(g.Patient())
+			s := g.crudSet()
+			buf.Write(s.parent.JSON)
+			buf.WriteString(g.familyName())
 		}
-		buf.Write(mustJSON(g.Transaction(12)))
+		body, _ := g.transaction(50)
+		buf.Write(body)
 		return buf.Bytes()
 	}
 	a, b := sample(1, 0), sample(1, 0)
@@ -164,16 +186,16 @@ func TestGeneratorIsDeterministic(t *testing.T) {
 	if bytes.Equal(a, sample(1, 1)) {
 		t.Error("streams 0 and 1 gave the same resources")
 	}
-	// Identifiers never repeat within a stream or across streams.
+	// Families never repeat across streams, preload streams included.
 	seen := map[string]bool{}
-	for stream := range uint64(3) {
+	for _, stream := range []uint64{0, 1, 2, preloadStream, preloadStream + 1} {
 		g := newGen(1, stream)
-		for range 100 {
-			v := g.Patient().Identifier[0].Value
-			if seen[v] {
-				t.Fatalf("identifier %q repeats", v)
+		for range 3 {
+			group := g.family().Group
+			if seen[group] {
+				t.Fatalf("family %s repeats", group)
 			}
-			seen[v] = true
+			seen[group] = true
 		}
 	}
 }

@@ -41,6 +41,7 @@ Usage:
   ouderbench run -base URL -scenario read|create|crud|search|ingest|everything [flags]
   ouderbench raw -db CONNSTRING [-addr 127.0.0.1:0]
   ouderbench suite -ouderd PATH [-out docs/performance.md] [-duration 20s] [-concurrency 16] [-quick]
+  ouderbench gobench [-out docs/performance.md] FILE...   (the output of the store's go test -bench)
 
 Run "ouderbench run -h", "ouderbench raw -h" or "ouderbench suite -h" for the flags.
 `
@@ -62,6 +63,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = rawCmd(ctx, args[1:], stdout, stderr)
 	case "suite":
 		err = suiteCmd(ctx, args[1:], stdout, stderr)
+	case "gobench":
+		err = gobenchCmd(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return exitOK
@@ -119,8 +122,8 @@ func parseRunFlags(args []string, stderr io.Writer) (*runOptions, error) {
 	fs.Int64Var(&o.requests, "requests", 0, "measured requests to send (crud: rounded down to whole iterations)")
 	fs.IntVar(&o.concurrency, "concurrency", 8, "concurrent workers (also used to preload)")
 	fs.DurationVar(&o.warmup, "warmup", 3*time.Second, "time before measuring; its requests are not reported")
-	fs.IntVar(&o.preload, "preload", 1000, "Patients to preload (read, search, everything)")
-	fs.IntVar(&o.batch, "batch", 100, "entries per transaction Bundle (ingest)")
+	fs.IntVar(&o.preload, "preload", 400, "generated families to preload (read, search, everything; about 2.5 children and 55 resources each)")
+	fs.IntVar(&o.batch, "batch", 100, "least entries per transaction Bundle, in whole families (ingest)")
 	fs.Int64Var(&o.seed, "seed", 1, "seed of the generated resources and choices")
 	fs.DurationVar(&o.timeout, "timeout", 30*time.Second, "per-request timeout")
 	fs.StringVar(&o.jsonPath, "json", "", "write the result as JSON to this file")

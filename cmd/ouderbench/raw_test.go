@@ -301,7 +301,7 @@ func TestRunAgainstRaw(t *testing.T) {
 	for _, r := range rows {
 		types = append(types, r.Type)
 	}
-	want := slices.Repeat([]string{"Patient", "Observation", "CarePlan"}, 5)
+	want := slices.Repeat([]string{"Patient", "RelatedPerson", "Goal"}, 5)
 	if diff := cmp.Diff(want, types); diff != "" {
 		t.Errorf("raw_resources types (-want +got):\n%s", diff)
 	}

@@ -7,12 +7,14 @@ import (
 
 // crudScenario is shaped like the CRUD test of the public HealthSamurai FHIR
 // server benchmark (k6/crud.js in fhir-server-performance-benchmark), so
-// figures can be set beside theirs: each iteration creates linked resources
-// in dependency order (here Patient, then an Observation and a CarePlan about
-// it), reads each, updates each with a small change (Patient.gender,
-// Observation.issued, CarePlan.created, as they do), then deletes each in
-// reverse order. A failed create ends the iteration for what depends on it.
-// Figures are reported per operation: create, read, update, delete.
+// figures can be set beside theirs: each iteration creates three linked
+// resources in dependency order, here from a generated family: a child
+// (Patient), then a parent of the child (RelatedPerson) and a goal of the
+// child (Goal), both referring to the new Patient. It reads each, updates
+// each with a small change (the Patient's and RelatedPerson's active flag,
+// the Goal's lifecycleStatus), then deletes each in reverse order. A failed
+// create ends the iteration for what depends on it. Figures are reported
+// per operation: create, read, update, delete.
 //
 // Against the raw server, which has no update or delete, an iteration
 // creates the same three resources and, when -ids-from is given, reads three
@@ -44,34 +46,23 @@ func (s *crudScenario) prepare(_ context.Context, e *env) error {
 type crudItem struct {
 	typ    string
 	id     string
-	res    any    // the generated resource; its ID is set once created
-	change func() // the update's change
+	update []byte // the body of the update, with the small change
 }
 
 func (s *crudScenario) step(ctx context.Context, w *worker) {
-	p := w.gen.Patient()
-	pid, ok := s.create(ctx, w, "Patient", p)
+	set := w.gen.crudSet()
+	child := set.child.ID
+	patient := w.gen.fresh(set.child)
+	pid, ok := s.create(ctx, w, "Patient", rebind(patient, child, "", "", ""))
 	if !ok {
 		return
 	}
-	p.ID = pid
-	subject := "Patient/" + pid
-	o := w.gen.Observation(subject)
-	cp := w.gen.CarePlan(subject, nil, "")
-	items := []crudItem{{typ: "Patient", id: pid, res: p, change: func() {
-		if p.Gender == "unknown" {
-			p.Gender = "other"
-		} else {
-			p.Gender = "unknown"
-		}
-	}}}
-	if id, ok := s.create(ctx, w, "Observation", o); ok {
-		o.ID = id
-		items = append(items, crudItem{typ: "Observation", id: id, res: o, change: func() { o.Issued = w.gen.instant() }})
+	items := []crudItem{{typ: "Patient", id: pid, update: toggleActive(rebind(patient, child, pid, "", ""))}}
+	if id, ok := s.create(ctx, w, "RelatedPerson", rebind(set.parent.JSON, set.parent.ID, "", child, pid)); ok {
+		items = append(items, crudItem{typ: "RelatedPerson", id: id, update: toggleActive(rebind(set.parent.JSON, set.parent.ID, id, child, pid))})
 	}
-	if id, ok := s.create(ctx, w, "CarePlan", cp); ok {
-		cp.ID = id
-		items = append(items, crudItem{typ: "CarePlan", id: id, res: cp, change: func() { cp.Created = w.gen.instant() }})
+	if id, ok := s.create(ctx, w, "Goal", rebind(set.goal.JSON, set.goal.ID, "", child, pid)); ok {
+		items = append(items, crudItem{typ: "Goal", id: id, update: toggleGoal(rebind(set.goal.JSON, set.goal.ID, id, child, pid))})
 	}
 
 	if s.raw {
@@ -87,17 +78,16 @@ func (s *crudScenario) step(ctx context.Context, w *worker) {
 		w.do(ctx, "read", http.MethodGet, it.typ+"/"+it.id, nil, false)
 	}
 	for _, it := range items {
-		it.change()
-		w.do(ctx, "update", http.MethodPut, it.typ+"/"+it.id, mustJSON(it.res), false)
+		w.do(ctx, "update", http.MethodPut, it.typ+"/"+it.id, it.update, false)
 	}
 	for i := len(items) - 1; i >= 0; i-- {
 		w.do(ctx, "delete", http.MethodDelete, items[i].typ+"/"+items[i].id, nil, false)
 	}
 }
 
-// create POSTs res as operation "create" and returns the new id.
-func (s *crudScenario) create(ctx context.Context, w *worker, typ string, res any) (string, bool) {
-	r, ok := w.do(ctx, "create", http.MethodPost, typ, mustJSON(res), true)
+// create POSTs body as operation "create" and returns the new id.
+func (s *crudScenario) create(ctx context.Context, w *worker, typ string, body []byte) (string, bool) {
+	r, ok := w.do(ctx, "create", http.MethodPost, typ, body, true)
 	if !ok {
 		return "", false
 	}

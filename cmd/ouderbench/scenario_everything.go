@@ -6,11 +6,11 @@ import (
 	"net/http"
 )
 
-// everythingScenario fetches a patient's care plans with what hangs off them
-// in one search: CarePlan?subject=Patient/x&_include=CarePlan:goal
-// &_revinclude=CarePlan:part-of. Each of the -preload Patients gets a Goal,
-// a CarePlan pursuing it, and a sub-plan that is partOf that CarePlan, so
-// every answer holds two CarePlans and one included Goal.
+// everythingScenario fetches a child's plan with what hangs off it in one
+// search: CarePlan?subject=Patient/x&_include=CarePlan:goal
+// &_revinclude=CarePlan:part-of. The children of -preload generated families
+// each have a child plan with one to three goals, and about half of them an
+// agreement that is part of it.
 type everythingScenario struct {
 	ids []string
 }
@@ -25,26 +25,12 @@ func (s *everythingScenario) prepare(ctx context.Context, e *env) error {
 	if e.preload < 1 {
 		return errors.New("nothing to fetch: -preload must be at least 1")
 	}
-	s.ids = make([]string, e.preload)
-	return forEach(ctx, e, "Patient+Goal+2 CarePlan", e.preload, func(ctx context.Context, i int) error {
-		g := newGen(e.seed, preloadStream+uint64(i))
-		id, err := e.client.create(ctx, "Patient", mustJSON(g.Patient()))
-		if err != nil {
-			return err
-		}
-		s.ids[i] = id
-		subject := "Patient/" + id
-		goal, err := e.client.create(ctx, "Goal", mustJSON(g.Goal(subject)))
-		if err != nil {
-			return err
-		}
-		plan, err := e.client.create(ctx, "CarePlan", mustJSON(g.CarePlan(subject, []string{"Goal/" + goal}, "")))
-		if err != nil {
-			return err
-		}
-		_, err = e.client.create(ctx, "CarePlan", mustJSON(g.CarePlan(subject, nil, "CarePlan/"+plan)))
+	fams, err := preloadFamilies(ctx, e, "families")
+	if err != nil {
 		return err
-	})
+	}
+	s.ids = childIDs(fams)
+	return nil
 }
 
 // patientIDs returns the preloaded Patient ids, for -ids-out.

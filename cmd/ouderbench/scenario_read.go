@@ -7,7 +7,8 @@ import (
 )
 
 // readScenario reads Patients by random id: GET {base}/Patient/{id}. The ids
-// come from -ids-from or from preloading -preload Patients through the target.
+// come from -ids-from or are the children of -preload generated families
+// written through the target.
 type readScenario struct {
 	ids []string
 }
@@ -25,9 +26,15 @@ func (s *readScenario) prepare(ctx context.Context, e *env) error {
 		// server's resources table, so ids it creates cannot be read back.
 		return errors.New("read against the raw server needs -ids-from: preload through the FHIR server with -ids-out first")
 	}
-	ids, err := preloadPatients(ctx, e)
-	s.ids = ids
-	return err
+	if e.preload < 1 {
+		return errors.New("nothing to read: -preload must be at least 1 (or give -ids-from)")
+	}
+	fams, err := preloadFamilies(ctx, e, "families")
+	if err != nil {
+		return err
+	}
+	s.ids = childIDs(fams)
+	return nil
 }
 
 // patientIDs returns the Patient ids read, for -ids-out.
@@ -36,21 +43,4 @@ func (s *readScenario) patientIDs() []string { return s.ids }
 func (s *readScenario) step(ctx context.Context, w *worker) {
 	id := s.ids[w.rng.IntN(len(s.ids))]
 	w.do(ctx, "read", http.MethodGet, "Patient/"+id, nil, false)
-}
-
-// preloadPatients creates e.preload Patients and returns their ids in
-// creation-index order. Patient i is the same for the same seed whatever the
-// concurrency.
-func preloadPatients(ctx context.Context, e *env) ([]string, error) {
-	if e.preload < 1 {
-		return nil, errors.New("nothing to read: -preload must be at least 1 (or give -ids-from)")
-	}
-	ids := make([]string, e.preload)
-	err := forEach(ctx, e, "Patient", e.preload, func(ctx context.Context, i int) error {
-		g := newGen(e.seed, preloadStream+uint64(i))
-		id, err := e.client.create(ctx, "Patient", mustJSON(g.Patient()))
-		ids[i] = id
-		return err
-	})
-	return ids, err
 }

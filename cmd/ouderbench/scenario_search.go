@@ -6,22 +6,22 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+
+	"github.com/digitaleouder/ouder/mapping"
+	"github.com/digitaleouder/ouder/mapping/family"
 )
 
-// searchObsPerPatient is how many Observations each preloaded Patient gets.
-const searchObsPerPatient = 3
-
-// searchScenario runs a uniform mix of search shapes over preloaded data:
-// -preload Patients, each with searchObsPerPatient vital-sign Observations
-// and one CarePlan. Every shape asks for _count=20 so that servers with
+// searchScenario runs a uniform mix of search shapes over -preload generated
+// families (children, parents, plans, goals on the quality-of-life domains,
+// diary entries, ...). Every shape asks for _count=20 so that servers with
 // different default page sizes return comparable pages.
 type searchScenario struct {
 	patients []searchPatient
 }
 
-// searchPatient is what the search shapes need of a preloaded Patient.
+// searchPatient is what the search shapes need of a preloaded child.
 type searchPatient struct {
-	id, identifier, family string
+	id, family string
 }
 
 // searchShapes are the operations in report order; step picks one uniformly.
@@ -37,24 +37,20 @@ func (s *searchScenario) prepare(ctx context.Context, e *env) error {
 	if e.preload < 1 {
 		return errors.New("nothing to search: -preload must be at least 1")
 	}
-	s.patients = make([]searchPatient, e.preload)
-	return forEach(ctx, e, "Patient+3 Observation+CarePlan", e.preload, func(ctx context.Context, i int) error {
-		g := newGen(e.seed, preloadStream+uint64(i))
-		p := g.Patient()
-		id, err := e.client.create(ctx, "Patient", mustJSON(p))
-		if err != nil {
-			return err
-		}
-		s.patients[i] = searchPatient{id: id, identifier: p.Identifier[0].Value, family: p.Name[0].Family}
-		subject := "Patient/" + id
-		for range searchObsPerPatient {
-			if _, err := e.client.create(ctx, "Observation", mustJSON(g.Observation(subject))); err != nil {
+	fams, err := preloadFamilies(ctx, e, "families")
+	if err != nil {
+		return err
+	}
+	for _, f := range fams {
+		for _, id := range f.Children {
+			child, err := mapping.ChildDetailsFromFHIR(find(f, "Patient/"+id).JSON)
+			if err != nil {
 				return err
 			}
+			s.patients = append(s.patients, searchPatient{id: id, family: child.Name.Family})
 		}
-		_, err = e.client.create(ctx, "CarePlan", mustJSON(g.CarePlan(subject, nil, "")))
-		return err
-	})
+	}
+	return nil
 }
 
 // patientIDs returns the preloaded Patient ids, for -ids-out.
@@ -71,24 +67,34 @@ func (s *searchScenario) step(ctx context.Context, w *worker) {
 	w.do(ctx, op, http.MethodGet, s.query(op, w), nil, false)
 }
 
+// domains are the quality-of-life domain codes goals are categorised by.
+var domains = func() []string {
+	cs, _ := mapping.LookupCodeSystem(mapping.DomainSystem)
+	var out []string
+	for _, c := range cs.Concepts {
+		out = append(out, c.Code)
+	}
+	return out
+}()
+
 // query returns the search (path and query) for shape op with values drawn
 // from w's stream.
 func (s *searchScenario) query(op string, w *worker) string {
 	p := s.patients[w.rng.IntN(len(s.patients))]
-	code := loincSystem + "|" + w.gen.vital().code
+	domain := mapping.DomainSystem + "|" + domains[w.rng.IntN(len(domains))]
 	switch op {
 	case "token":
-		return "Observation?code=" + esc(code) + "&_count=20"
+		return "Goal?category=" + esc(domain) + "&_count=20"
 	case "identifier":
-		return "Patient?identifier=" + esc(patientIDSystem+"|"+p.identifier) + "&_count=20"
+		return "Patient?identifier=" + esc(family.IdentifierSystem+"|"+p.id) + "&_count=20"
 	case "reference-date-sort":
-		return "Observation?subject=Patient/" + p.id + "&date=ge2020-01-01&_sort=-date&_count=20"
+		return "Communication?subject=Patient/" + p.id + "&sent=ge2020-01-01&_sort=-sent&_count=20"
 	case "chained":
-		return "Observation?subject:Patient.name=" + esc(w.gen.family()) + "&_count=20"
+		return "Goal?subject:Patient.name=" + esc(w.gen.familyName()) + "&_count=20"
 	case "has":
-		return "Patient?_has:Observation:subject:code=" + esc(code) + "&_count=20"
+		return "Patient?_has:Goal:subject:category=" + esc(domain) + "&_count=20"
 	default: // string
-		return "Patient?name=" + esc(w.gen.family()) + "&_count=20"
+		return "Patient?name=" + esc(w.gen.familyName()) + "&_count=20"
 	}
 }
 

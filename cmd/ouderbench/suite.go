@@ -63,7 +63,7 @@ func parseSuiteFlags(args []string, stderr io.Writer) (*suiteOptions, error) {
 	fs.DurationVar(&o.duration, "duration", 20*time.Second, "measured time of each scenario (-quick: 5s)")
 	fs.DurationVar(&o.warmup, "warmup", 3*time.Second, "warm-up before each scenario is measured (-quick: 1s)")
 	fs.IntVar(&o.concurrency, "concurrency", 16, "concurrent workers")
-	fs.IntVar(&o.preload, "preload", 1000, "Patients to preload for read, search and everything (-quick: 200)")
+	fs.IntVar(&o.preload, "preload", 400, "generated families to preload for read, search and everything (-quick: 80)")
 	fs.Int64Var(&o.seed, "seed", 1, "seed of the generated resources and choices")
 	fs.BoolVar(&o.quick, "quick", false, "a smoke run: shorter scenarios and smaller preloads")
 	if err := fs.Parse(args); err != nil {
@@ -85,7 +85,7 @@ func parseSuiteFlags(args []string, stderr io.Writer) (*suiteOptions, error) {
 			o.warmup = time.Second
 		}
 		if !set["preload"] {
-			o.preload = 200
+			o.preload = 80
 		}
 	}
 	switch {

@@ -1,11 +1,8 @@
 package main
 
 import (
-	"errors"
 	"fmt"
-	"io/fs"
 	"os"
-	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -167,11 +164,11 @@ func (r *suiteReport) markdown() string {
 	}
 
 	for _, sc := range []struct{ name, about string }{
-		{"read", "GET Patient/{id} of random preloaded Patients; the raw server reads the same ids from ouderd's `resources` table."},
-		{"create", "POST Patient; the raw server inserts into its own copy of the table, `raw_resources`."},
-		{"crud", "Per iteration: create a Patient, an Observation and a CarePlan about it, read, update and delete each."},
-		{"search", "A mix of token, identifier, reference+date+_sort, chained, _has and string searches."},
-		{"ingest", "Transaction Bundles of 100 Patients and Observations."},
+		{"read", "GET Patient/{id} of random children of the preloaded generated families; the raw server reads the same ids from ouderd's `resources` table."},
+		{"create", "POST Patient (a generated child); the raw server inserts into its own copy of the table, `raw_resources`."},
+		{"crud", "Per iteration: create a child (Patient), a parent (RelatedPerson) and a Goal of the child, read, update and delete each."},
+		{"search", "Over the preloaded families, a mix of token (Goal by domain), identifier, reference+date+_sort (the diary), chained, _has and string searches."},
+		{"ingest", "Transaction Bundles of whole generated families (at least 100 entries each), written with PUT at their stable ids."},
 		{"everything", "CarePlan?subject=...&_include=CarePlan:goal&_revinclude=CarePlan:part-of."},
 	} {
 		r.scenarioSection(&b, sc.name, sc.about)
@@ -324,55 +321,14 @@ func oneLine(err error) string {
 
 // readReport returns the report file at path ("" when it does not exist),
 // checked for usable markers: none, or one begin followed by one end.
-func readReport(path string) (string, error) {
-	b, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return "", nil
-	}
-	if err != nil {
-		return "", fmt.Errorf("read report: %w", err)
-	}
-	s := string(b)
-	nb, ne := strings.Count(s, genBegin), strings.Count(s, genEnd)
-	if nb != ne || nb > 1 || (nb == 1 && strings.Index(s, genBegin) > strings.Index(s, genEnd)) {
-		return "", fmt.Errorf("report %s: want one %s followed by one %s (or neither); fix the markers by hand", path, genBegin, genEnd)
-	}
-	return s, nil
-}
+func readReport(path string) (string, error) { return readBlockFile(path, genBegin, genEnd) }
 
 // mergeReport returns old with the generated block replaced by gen: between
 // the markers when old has them, appended to old when it has none, after a
 // short heading when old is empty.
-func mergeReport(old, gen string) string {
-	block := genBegin + "\n" + strings.TrimRight(gen, "\n") + "\n" + genEnd
-	if i := strings.Index(old, genBegin); i >= 0 {
-		j := strings.Index(old, genEnd)
-		return old[:i] + block + old[j+len(genEnd):]
-	}
-	if strings.TrimSpace(old) == "" {
-		return newReportHead + block + "\n"
-	}
-	return strings.TrimRight(old, "\n") + "\n\n" + block + "\n"
-}
+func mergeReport(old, gen string) string { return mergeBlock(old, genBegin, genEnd, gen, newReportHead) }
 
 // writeReport merges gen into the report file at path, reading it again so
 // that notes written during the run are kept, and replaces the file
 // atomically, creating its directory when needed.
-func writeReport(path, gen string) error {
-	old, err := readReport(path)
-	if err != nil {
-		return err
-	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return fmt.Errorf("write report: %w", err)
-	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, []byte(mergeReport(old, gen)), 0o644); err != nil {
-		return fmt.Errorf("write report: %w", err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("write report: %w", err)
-	}
-	return nil
-}
+func writeReport(path, gen string) error { return writeBlockFile(path, genBegin, genEnd, gen) }

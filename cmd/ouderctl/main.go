@@ -5,6 +5,11 @@
 //	ouderctl migrate       apply the embedded schema migrations to DATABASE_URL
 //	ouderctl status        show the schema version and resource counts
 //	ouderctl reindex       show the reindexing jobs and their progress
+//	ouderctl demo load     load the demo family (demo.go)
+//	ouderctl gen ...       make or load synthetic families (gen.go)
+//	ouderctl clients ...   register, list and remove OAuth clients (oauth.go)
+//	ouderctl token ...     mint an access token in development mode (oauth.go)
+//	ouderctl keys ...      list or rotate the token signing keys (oauth.go)
 package main
 
 import (
@@ -28,9 +33,26 @@ commands:
   migrate   apply the embedded schema migrations (ouderd also does this at start-up)
   status    show the schema version and how many resources and versions are stored
   reindex   show the background reindexing jobs (queued when a SearchParameter changes) and their progress
+  demo      load the demo family (demo load) or print it as a transaction Bundle (demo bundle)
+  gen       make synthetic families (gen -families N -seed S), or load them (gen ... -load)
+  clients   register, list and remove OAuth clients (clients add|list|remove)
+  token     mint an access token for curl, development mode only (token -as WHO -scope "...")
+  keys      list or rotate the token signing keys (keys list|rotate)
 
 The database comes from -database-url or DATABASE_URL.
 `
+
+// commandsWithArgs are the commands that take arguments of their own, each
+// in its own file: it gets the arguments after its name and the database URL
+// (which it checks itself, as some need none).
+var commandsWithArgs = map[string]func(ctx context.Context, args []string, dbURL string, getenv func(string) string, out io.Writer) error{
+	"demo": runDemo,
+	"gen":  runGen,
+	// oauth.go
+	"clients": runClients,
+	"token":   runToken,
+	"keys":    runKeys,
+}
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
@@ -49,11 +71,18 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 		fmt.Fprint(out, usage)
 		return err
 	}
-	if fs.NArg() != 1 {
+	if fs.NArg() == 0 {
 		fmt.Fprint(out, usage)
 		return errors.New("expected one command")
 	}
 	cmd := fs.Arg(0)
+	if sub, ok := commandsWithArgs[cmd]; ok {
+		return sub(ctx, fs.Args()[1:], *dbURL, getenv, out)
+	}
+	if fs.NArg() != 1 {
+		fmt.Fprint(out, usage)
+		return errors.New("expected one command")
+	}
 	switch cmd {
 	case "migrate", "status", "reindex":
 	default:

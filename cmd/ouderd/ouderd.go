@@ -21,6 +21,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/digitaleouder/ouder/auth/policy"
 	"github.com/digitaleouder/ouder/conformance"
 	"github.com/digitaleouder/ouder/conformance/searchparam"
 	"github.com/digitaleouder/ouder/fhir/rest"
@@ -44,6 +45,9 @@ type Config struct {
 	ShutdownTimeout           time.Duration // -shutdown-timeout, OUDERD_SHUTDOWN_TIMEOUT
 	PGBinDir                  string        // -pg-bindir, OUDERD_PG_BINDIR
 	PprofAddr                 string        // -pprof-addr, OUDERD_PPROF_ADDR
+	Demo                      bool          // -demo, OUDERD_DEMO
+	TrustedIssuers            string        // -trusted-issuers, OUDERD_TRUSTED_ISSUERS
+	OAuth                     OAuthConfig   // -dev, -oidc-providers, -key-max-age (oauth.go)
 }
 
 // Main is the wired server: configuration, database, HTTP listener. Tests
@@ -63,6 +67,9 @@ type Main struct {
 	// reindex worker) and bgDone closes when it has.
 	stopBackground context.CancelFunc
 	bgDone         chan struct{}
+	// own is the built-in authorization server, when it runs; it must be
+	// set before the API is built (Run), whose tokens it then issues.
+	own ownIssuer
 
 	done     chan struct{} // closed when serving stops for good
 	doneErr  error         // why, set before done is closed
@@ -103,6 +110,7 @@ func (m *Main) ParseFlags(args []string, getenv func(string) string) error {
 	env("OUDERD_LOG_FORMAT", &c.LogFormat)
 	env("OUDERD_PG_BINDIR", &c.PGBinDir)
 	env("OUDERD_PPROF_ADDR", &c.PprofAddr)
+	env("OUDERD_TRUSTED_ISSUERS", &c.TrustedIssuers)
 	if v := getenv("OUDERD_MAX_BODY"); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil || n <= 0 {
@@ -123,6 +131,13 @@ func (m *Main) ParseFlags(args []string, getenv func(string) string) error {
 			return fmt.Errorf("OUDERD_CONDITIONAL_DELETE_MULTIPLE=%q: want true or false", v)
 		}
 		c.ConditionalDeleteMultiple = b
+	}
+	if v := getenv("OUDERD_DEMO"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("OUDERD_DEMO=%q: want true or false", v)
+		}
+		c.Demo = b
 	}
 	if v := getenv("OUDERD_SHUTDOWN_TIMEOUT"); v != "" {
 		d, err := time.ParseDuration(v)
@@ -145,6 +160,11 @@ func (m *Main) ParseFlags(args []string, getenv func(string) string) error {
 	fs.StringVar(&c.PGBinDir, "pg-bindir", c.PGBinDir, "directory of the PostgreSQL server binaries for the private cluster (default: found through pg_config, PATH or /usr/lib/postgresql)")
 	fs.StringVar(&c.PprofAddr, "pprof-addr", c.PprofAddr, "serve Go profiles (net/http/pprof) on this loopback address; empty: off")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "how long to drain requests on shutdown")
+	fs.BoolVar(&c.Demo, "demo", c.Demo, "load the demo family at start-up when the database does not hold it (make run sets it)")
+	fs.StringVar(&c.TrustedIssuers, "trusted-issuers", c.TrustedIssuers, "JSON file listing external token issuers whose access tokens /fhir accepts (url, audience, scope_claim, fhir_user_claim, patient_claim, allowed_algs, jwks_url)")
+	if err := c.OAuth.registerOAuthFlags(fs, getenv); err != nil {
+		return err
+	}
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -156,6 +176,9 @@ func (m *Main) ParseFlags(args []string, getenv func(string) string) error {
 	}
 	if c.MaxBundleEntries <= 0 {
 		return fmt.Errorf("-max-bundle-entries must be positive")
+	}
+	if err := checkDev(*c); err != nil {
+		return err
 	}
 	if c.PprofAddr != "" {
 		host, _, err := net.SplitHostPort(c.PprofAddr)
@@ -248,8 +271,23 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if err := reload(ctx); err != nil {
 		m.Logger.Error("custom search parameters not loaded; using the built-in ones", slog.String("error", err.Error()))
 	}
+	if err := m.installGuide(ctx, store, parser, reload); err != nil {
+		return err
+	}
 	m.startBackground(store, parser, reload)
-	api, err := rest.New(rest.Config{
+	store.Base = base
+	as, err := m.startOAuth(ctx, store, builtin, base)
+	if err != nil {
+		return err
+	}
+	authenticate, err := m.authentication(ctx, base, m.own)
+	if err != nil {
+		return err
+	}
+	decide := policy.New(policy.Config{Registry: live.Get, Base: base}).Decide
+	apiConfig := rest.Config{
+		Authenticate: authenticate,
+		Authorize:    decide,
 		Store:        store,
 		Parser:       parser,
 		Searcher:     store,
@@ -276,12 +314,15 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		ConditionalDeleteMultiple: m.Config.ConditionalDeleteMultiple,
 		Logger:                    m.Logger,
 		Version:                   version(),
-	})
+	}
+	apiConfig.WellKnown = as.SMARTConfiguration()
+	api, err := rest.New(apiConfig)
 	if err != nil {
 		return err
 	}
+	m.loadDemo(ctx, apiConfig)
 	m.srv = &http.Server{
-		Handler:           api.Routes(func(r *http.Request) error { return store.Ping(r.Context()) }),
+		Handler:           withOAuth(api.Routes(func(r *http.Request) error { return store.Ping(r.Context()) }), as),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(m.Logger.Handler(), slog.LevelWarn),
@@ -336,8 +377,8 @@ func expandTypes(bases []string) []string {
 
 // startBackground runs the work that is not tied to a request: reloading
 // the search parameter registry when another instance announces a change,
-// and the reindex worker, which any instance may run (jobs are claimed in
-// the database).
+// the reindex worker, which any instance may run (jobs are claimed in the
+// database), and the refresher of the search tables' statistics.
 func (m *Main) startBackground(store *postgres.Store, parser *conformance.Parser, reload func(context.Context) error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	m.stopBackground = cancel
@@ -373,6 +414,13 @@ func (m *Main) startBackground(store *postgres.Store, parser *conformance.Parser
 			case <-time.After(2 * time.Second):
 			}
 		}
+	})
+	// The planner's statistics, refreshed within seconds of a burst of
+	// writes (store/postgres/statistics.go).
+	wg.Go(func() {
+		postgres.NewStatisticsRefresher(store.Pool()).Run(ctx, 2*time.Second, func(err error) {
+			m.Logger.Error("refresh search statistics", slog.String("error", err.Error()))
+		})
 	})
 	go func() { wg.Wait(); close(m.bgDone) }()
 }

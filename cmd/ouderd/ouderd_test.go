@@ -65,7 +65,8 @@ func (s *syncBuffer) String() string {
 func startProc(tb testing.TB, env ...string) *proc {
 	tb.Helper()
 	cmd := exec.Command(os.Args[0])
-	cmd.Env = append([]string{childEnv + "=1", "PATH=" + os.Getenv("PATH"), "OUDERD_ADDR=127.0.0.1:0", "OUDERD_SHUTDOWN_TIMEOUT=10s"}, env...)
+	cmd.Env = append([]string{childEnv + "=1", "PATH=" + os.Getenv("PATH"), "OUDERD_ADDR=127.0.0.1:0", "OUDERD_SHUTDOWN_TIMEOUT=10s",
+		"OUDERD_TRUSTED_ISSUERS=" + trustedIssuersFile(tb)}, env...)
 	pr, pw := io.Pipe()
 	p := &proc{cmd: cmd, stderr: &syncBuffer{}, exited: make(chan error, 1)}
 	cmd.Stderr = io.MultiWriter(p.stderr, pw)
@@ -139,6 +140,10 @@ func call(tb testing.TB, method, url, body string, headers ...string) (int, http
 	for _, h := range headers {
 		k, v, _ := strings.Cut(h, ":")
 		req.Header.Set(k, strings.TrimSpace(v))
+	}
+	if _, ok := req.Header["Authorization"]; !ok {
+		// A backend client of the test issuer, with every system scope.
+		req.Header.Set("Authorization", "Bearer "+testIssuer().Token(tb, testAudience, "system/*.cruds", nil))
 	}
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -350,6 +355,7 @@ func TestDrainOnShutdown(t *testing.T) {
 	m := NewMain()
 	m.Config.Addr = "127.0.0.1:0"
 	m.Config.DatabaseURL = pgtest.URL(t)
+	m.Config.TrustedIssuers = trustedIssuersFile(t)
 	m.LogOutput = io.Discard
 	if err := m.Run(context.Background()); err != nil {
 		t.Fatal(err)
@@ -361,7 +367,8 @@ func TestDrainOnShutdown(t *testing.T) {
 	}
 	defer conn.Close()
 	// Send the headers and half the body, then start the shutdown.
-	fmt.Fprintf(conn, "POST /fhir/Patient HTTP/1.1\r\nHost: x\r\nContent-Type: application/fhir+json\r\nContent-Length: %d\r\n\r\n%s", len(body), body[:10])
+	fmt.Fprintf(conn, "POST /fhir/Patient HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nContent-Type: application/fhir+json\r\nContent-Length: %d\r\n\r\n%s",
+		testIssuer().Token(t, testAudience, "system/Patient.c", nil), len(body), body[:10])
 	time.Sleep(100 * time.Millisecond)
 	closed := make(chan error, 1)
 	go func() { closed <- m.Close() }()
@@ -447,6 +454,7 @@ func TestCustomSearchParameter(t *testing.T) {
 		m := NewMain()
 		m.Config.Addr = "127.0.0.1:0"
 		m.Config.DatabaseURL = db
+		m.Config.TrustedIssuers = trustedIssuersFile(t)
 		m.LogOutput = io.Discard
 		if err := m.Run(context.Background()); err != nil {
 			t.Fatal(err)

@@ -19,6 +19,7 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/google/uuid"
 
+	"github.com/digitaleouder/ouder/auth"
 	"github.com/digitaleouder/ouder/conformance"
 	"github.com/digitaleouder/ouder/fhir"
 	"github.com/digitaleouder/ouder/fhir/search"
@@ -99,6 +100,7 @@ type entry struct {
 	deleted []fhir.Resource
 	msg     string         // what happened, for Prefer: return=OperationOutcome
 	read    *entryRecorder // the answer of a GET or HEAD
+	access  *search.Access // what a write entry may do (decide)
 }
 
 // cutLast slices s around the last sep.
@@ -325,10 +327,40 @@ func (s *Server) prepare(e *entry) error {
 	return nil
 }
 
+// entryInteractions are the interactions of write entries, by method.
+var entryInteractions = map[string]auth.Interaction{
+	http.MethodPost:   auth.Create,
+	http.MethodPut:    auth.Update,
+	http.MethodPatch:  auth.Patch,
+	http.MethodDelete: auth.Delete,
+}
+
+// decide runs the access decision for a write entry, as for the single
+// interaction it carries, and keeps the access in e.access; a denied entry
+// is a 403 located at the entry. Read entries are decided when they are
+// served, by the routes that serve them.
+func (s *Server) decide(ctx context.Context, e *entry) error {
+	if e.isRead() {
+		return nil
+	}
+	a, err := s.authorize(auth.PrincipalFrom(ctx), entryInteractions[e.method], e.typ)
+	if err != nil {
+		return atEntry(err, e.n)
+	}
+	e.access = a
+	return nil
+}
+
+// in returns ctx with the entry's access, for the store.
+func (e *entry) in(ctx context.Context) context.Context { return search.WithAccess(ctx, e.access) }
+
 // transaction runs a transaction's entries and returns the
 // transaction-response Bundle.
 func (s *Server) transaction(r *http.Request, entries []*entry) ([]byte, error) {
 	for _, e := range entries {
+		if err := s.decide(r.Context(), e); err != nil {
+			return nil, err
+		}
 		if err := s.prepare(e); err != nil {
 			return nil, err
 		}
@@ -358,6 +390,9 @@ func (s *Server) batch(r *http.Request, entries []*entry, errs []error) []byte {
 	prefer := preferOf(r)
 	for i, e := range entries {
 		err := errs[i]
+		if err == nil {
+			err = s.decide(ctx, e)
+		}
 		if err == nil {
 			err = s.prepare(e)
 		}
@@ -452,13 +487,13 @@ func (r *run) exec(ctx context.Context) error {
 	}
 	for _, e := range r.entries {
 		if e.method == http.MethodDelete {
-			if err := r.delete(ctx, e); err != nil {
+			if err := r.delete(e.in(ctx), e); err != nil {
 				return atEntry(err, e.n)
 			}
 		}
 	}
 	for _, e := range r.entries {
-		if err := r.target(ctx, e); err != nil {
+		if err := r.target(e.in(ctx), e); err != nil {
 			return atEntry(err, e.n)
 		}
 	}
@@ -483,7 +518,7 @@ func (r *run) exec(ctx context.Context) error {
 		}
 	}
 	for _, e := range writes {
-		if err := r.prepareBody(ctx, e); err != nil {
+		if err := r.prepareBody(e.in(ctx), e); err != nil {
 			return err
 		}
 	}
@@ -491,7 +526,7 @@ func (r *run) exec(ctx context.Context) error {
 		return err
 	}
 	for _, e := range writes {
-		if err := r.write(ctx, e); err != nil {
+		if err := r.write(e.in(ctx), e); err != nil {
 			return err
 		}
 	}
@@ -789,14 +824,16 @@ func (s *Server) entryRoutes() http.Handler {
 	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, fhir.Errorf(fhir.MethodNotAllowed, "", "GET is not allowed on %s", r.URL.Path))
 	})
-	s.api(r, func(m method) http.HandlerFunc {
+	bind := func(in auth.Interaction, m method) http.HandlerFunc {
 		return func(w http.ResponseWriter, r *http.Request) {
 			rec := w.(*entryRecorder)
-			if err := m(rec.srv, w, r); err != nil {
+			if err := s.decided(in, m)(rec.srv, w, r); err != nil {
 				rec.err = err
 			}
 		}
-	})
+	}
+	r.Get("/metadata", bind("", (*Server).metadata))
+	s.api(r, bind)
 	return r
 }
 

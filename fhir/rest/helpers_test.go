@@ -15,6 +15,8 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/digitaleouder/ouder/auth"
+	"github.com/digitaleouder/ouder/auth/policy"
 	"github.com/digitaleouder/ouder/conformance"
 	"github.com/digitaleouder/ouder/conformance/searchparam"
 	"github.com/digitaleouder/ouder/fhir/rest"
@@ -54,6 +56,11 @@ func newServerOn(tb testing.TB, pool *pgxpool.Pool, opts ...serverOption) *testS
 	logs := &lockedWriter{w: &bytes.Buffer{}}
 	store := postgres.New(pool)
 	cfg := rest.Config{
+		// An operator by default: the tests of the interactions are not
+		// about access; those that are set their own Authenticate.
+		Authenticate: func(*http.Request) (*auth.Principal, error) {
+			return &auth.Principal{Subject: "test-operator", Operator: true}, nil
+		},
 		Store:        store,
 		Parser:       parser,
 		Searcher:     store,
@@ -72,6 +79,10 @@ func newServerOn(tb testing.TB, pool *pgxpool.Pool, opts ...serverOption) *testS
 	ts.Start()
 	cfg.BaseURL = ts.URL + "/fhir"
 	cfg.SearchParser.Base = cfg.BaseURL
+	store.Base = cfg.BaseURL
+	if cfg.Authorize == nil {
+		cfg.Authorize = policy.New(policy.Config{Registry: func() *searchparam.Registry { return registry }, Base: cfg.BaseURL}).Decide
+	}
 	api, err := rest.New(cfg)
 	if err != nil {
 		tb.Fatal(err)

@@ -14,7 +14,9 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
 
+	"github.com/digitaleouder/ouder/auth"
 	"github.com/digitaleouder/ouder/fhir"
+	"github.com/digitaleouder/ouder/fhir/search"
 )
 
 type requestIDKey struct{}
@@ -110,4 +112,59 @@ func (s *Server) knownType(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// authenticated admits only requests whose credentials Config.Authenticate
+// accepts, with their Principal in the context (auth.PrincipalFrom); the
+// others get 401 (or 503 when the token cannot be checked now) and an
+// OperationOutcome.
+func (s *Server) authenticated(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p, err := s.authenticate(r)
+		if err == nil && p == nil {
+			err = fhir.Errorf(fhir.Unauthorized, "", "the credentials name no caller")
+		}
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(auth.WithPrincipal(r.Context(), p)))
+	})
+}
+
+// decided returns m run under the access decision for interaction in: the
+// caller's access for the request's resource types (the URL's type; the
+// compartment's type for a compartment search; none for whole-system
+// interactions) goes into the context (search.WithAccess), where the store
+// enforces it, and a denied interaction answers 403 without running m. The
+// interaction "" runs m as it is (a Bundle, whose entries are decided one
+// by one).
+func (s *Server) decided(in auth.Interaction, m method) method {
+	if in == "" {
+		return m
+	}
+	return func(srv *Server, w http.ResponseWriter, r *http.Request) error {
+		var types []string
+		switch {
+		case in == auth.SearchSystem || in == auth.HistorySystem:
+		case chi.URLParam(r, "compartmentType") != "":
+			types = []string{chi.URLParam(r, "compartmentType")}
+		case chi.URLParam(r, "type") != "":
+			types = []string{chi.URLParam(r, "type")}
+		}
+		ctx, err := srv.access(r.Context(), in, types...)
+		if err != nil {
+			return err
+		}
+		return m(srv, w, r.WithContext(ctx))
+	}
+}
+
+// access returns ctx with the caller's access for interaction in on types.
+func (s *Server) access(ctx context.Context, in auth.Interaction, types ...string) (context.Context, error) {
+	a, err := s.authorize(auth.PrincipalFrom(ctx), in, types...)
+	if err != nil {
+		return nil, err
+	}
+	return search.WithAccess(ctx, a), nil
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strings"
 
 	"github.com/digitaleouder/ouder/fhir"
 )
@@ -51,7 +52,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	fe := s.clientError(r.Context(), err)
 	if fe.Kind == fhir.Unauthorized {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="fhir"`)
+		w.Header().Set("WWW-Authenticate", challenge(r, fe))
 	}
 	info := fe.Kind.Info()
 	s.writeJSON(w, r, info.Status, outcome(fe.Issues, info.Code))
@@ -80,4 +81,33 @@ func (s *Server) writeJSON(w http.ResponseWriter, r *http.Request, status int, b
 	}
 	w.WriteHeader(status)
 	_, _ = w.Write(body)
+}
+
+// challenge is the WWW-Authenticate header of a 401 (RFC 6750 section 3):
+// with error="invalid_token" and the reason when the request sent a token,
+// without an error when it sent none (section 3.1: no error code then).
+func challenge(r *http.Request, fe *fhir.Error) string {
+	h := `Bearer realm="fhir"`
+	if r.Header.Get("Authorization") == "" {
+		return h
+	}
+	h += `, error="invalid_token"`
+	if len(fe.Issues) > 0 {
+		if d := quotable(fe.Issues[0].Diagnostics); d != "" {
+			h += `, error_description="` + d + `"`
+		}
+	}
+	return h
+}
+
+// quotable keeps the characters RFC 6750 allows in error_description
+// (%x20-21 / %x23-5B / %x5D-7E), at most 200 of them.
+func quotable(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s) && b.Len() < 200; i++ {
+		if c := s[i]; c >= 0x20 && c <= 0x7e && c != '"' && c != '\\' {
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/digitaleouder/ouder/auth"
 	"github.com/digitaleouder/ouder/conformance/r4"
 	"github.com/digitaleouder/ouder/fhir"
 	"github.com/digitaleouder/ouder/fhir/rawjson"
@@ -86,6 +87,16 @@ func (s *Server) search(w http.ResponseWriter, r *http.Request) error {
 	q, err := parser.Parse(types, params, handlingStrict(r))
 	if err != nil {
 		return err
+	}
+	if chi.URLParam(r, "type") == "" && len(q.Types) > 0 {
+		// Every type of _type must be one the caller may search: a 403
+		// says so, where hiding the type would answer with an empty,
+		// misleading result.
+		ctx, err := s.access(r.Context(), auth.SearchSystem, q.Types...)
+		if err != nil {
+			return err
+		}
+		r = r.WithContext(ctx)
 	}
 	q.Compartment = compartment
 	res, err := s.searcher.Search(r.Context(), q)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/digitaleouder/ouder/auth"
 	"github.com/digitaleouder/ouder/conformance"
 	"github.com/digitaleouder/ouder/conformance/searchparam"
 	"github.com/digitaleouder/ouder/fhir"
@@ -82,6 +83,23 @@ type Config struct {
 	Version string
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+
+	// Authenticate returns the caller of a request from its credentials
+	// (auth.Authenticator.Authenticate): a *fhir.Error of kind
+	// Unauthorized (401) or Unavailable (503) when there is none. Every
+	// request below /fhir passes it, except GET /fhir/metadata and
+	// /fhir/.well-known/. Required.
+	Authenticate func(r *http.Request) (*auth.Principal, error)
+	// Authorize is the access decision (policy.Policy.Decide): for the
+	// caller, an interaction and the resource types it acts on, the
+	// request's access, or a Forbidden error (403). Every interaction
+	// passes it, Bundle entries one by one, and the store enforces the
+	// access it returns on every read and write. Required.
+	Authorize func(p *auth.Principal, in auth.Interaction, types ...string) (*search.Access, error)
+	// WellKnown, when set, serves /fhir/.well-known/ without
+	// authentication (the SMART configuration, which tells clients how to
+	// get a token). It sees the request's full path.
+	WellKnown http.Handler
 }
 
 // Server serves the FHIR REST API. Create it with New.
@@ -106,6 +124,9 @@ type Server struct {
 	capInfo            conformance.Capabilities
 	caps               *capCache
 	entries            http.Handler // the routes Bundle entries are served by
+	authenticate       func(r *http.Request) (*auth.Principal, error)
+	authorize          func(p *auth.Principal, in auth.Interaction, types ...string) (*search.Access, error)
+	wellKnown          http.Handler
 }
 
 // capCache holds the CapabilityStatement for the registry it was built with.
@@ -124,11 +145,14 @@ var TypeInteractions = []string{"read", "vread", "update", "patch", "delete", "h
 // implements.
 var SystemInteractions = []string{"transaction", "batch", "history-system", "search-system"}
 
-// New returns a Server. It fails if Config.Transactor is not set or the
-// CapabilityStatement cannot be built.
+// New returns a Server. It fails if Config.Transactor, Authenticate or
+// Authorize is not set, or the CapabilityStatement cannot be built.
 func New(c Config) (*Server, error) {
 	if c.Transactor == nil {
 		return nil, errors.New("rest: Config.Transactor is not set")
+	}
+	if c.Authenticate == nil || c.Authorize == nil {
+		return nil, errors.New("rest: Config.Authenticate and Config.Authorize must be set: every request is authenticated and authorised")
 	}
 	s := &Server{
 		store:              c.Store,
@@ -146,6 +170,9 @@ func New(c Config) (*Server, error) {
 		now:                c.Now,
 		isType:             conformance.IsResourceType,
 		caps:               &capCache{},
+		authenticate:       c.Authenticate,
+		authorize:          c.Authorize,
+		wellKnown:          c.WellKnown,
 	}
 	if s.maxBody <= 0 {
 		s.maxBody = DefaultMaxBody
@@ -180,6 +207,11 @@ func New(c Config) (*Server, error) {
 		ConditionalDelete:  conditionalDelete,
 		Formats:            []string{mediaFHIRJSON, mediaJSON},
 		Compartments:       []string{"http://hl7.org/fhir/CompartmentDefinition/patient"},
+		Operations:         []conformance.Operation{conformance.ValidateOperation},
+	}
+	if s.parser != nil {
+		s.capInfo.SupportedProfiles = s.parser.SupportedProfiles()
+		s.capInfo.ImplementationGuides = s.parser.ImplementationGuides()
 	}
 	if _, err := s.capabilityStatement(); err != nil {
 		return nil, err
@@ -229,9 +261,18 @@ func (s *Server) Routes(ready func(r *http.Request) error) http.Handler {
 		_, _ = w.Write([]byte("ready\n"))
 	})
 	r.Route("/fhir", func(r chi.Router) {
-		r.Use(s.negotiate)
-		s.api(r, func(m method) http.HandlerFunc {
-			return s.h(func(w http.ResponseWriter, r *http.Request) error { return m(s, w, r) })
+		if s.wellKnown != nil {
+			r.Mount("/.well-known", s.wellKnown)
+		}
+		r.Group(func(r chi.Router) {
+			r.Use(s.negotiate)
+			r.Get("/metadata", s.h(func(w http.ResponseWriter, r *http.Request) error { return s.metadata(w, r) }))
+			r.Group(func(r chi.Router) {
+				r.Use(s.authenticated)
+				s.api(r, func(in auth.Interaction, m method) http.HandlerFunc {
+					return s.h(func(w http.ResponseWriter, r *http.Request) error { return s.decided(in, m)(s, w, r) })
+				})
+			})
 		})
 	})
 	return r
@@ -240,31 +281,37 @@ func (s *Server) Routes(ready func(r *http.Request) error) http.Handler {
 // method is an interaction: a Server method that serves one request.
 type method func(s *Server, w http.ResponseWriter, r *http.Request) error
 
-// api is the route table of the FHIR API, below the base. bind makes an
-// interaction into a handler: on the Server itself for HTTP requests, on
-// the Server of the enclosing transaction for Bundle entries (entryRoutes).
-func (s *Server) api(r chi.Router, bind func(method) http.HandlerFunc) {
-	r.Get("/", bind((*Server).search))
-	r.Post("/", bind((*Server).bundle))
-	r.Post("/_search", bind((*Server).search))
-	r.Get("/metadata", bind((*Server).metadata))
-	r.Get("/_history", bind((*Server).history))
+// api is the route table of the FHIR API, below the base; every route but
+// the CapabilityStatement (served apart, without authentication) names its
+// interaction, which the access decision judges before the method runs
+// (decided). bind makes an interaction into a handler: on the Server itself
+// for HTTP requests, on the Server of the enclosing transaction for Bundle
+// entries (entryRoutes). A transaction or batch is no interaction of its
+// own: each entry is decided as what it asks for.
+func (s *Server) api(r chi.Router, bind func(in auth.Interaction, m method) http.HandlerFunc) {
+	r.Get("/", bind(auth.SearchSystem, (*Server).search))
+	r.Post("/", bind("", (*Server).bundle))
+	r.Post("/_search", bind(auth.SearchSystem, (*Server).search))
+	r.Get("/_history", bind(auth.HistorySystem, (*Server).history))
 	r.Route("/{type}", func(r chi.Router) {
 		r.Use(s.knownType)
-		r.Get("/", bind((*Server).search))
-		r.Post("/_search", bind((*Server).search))
-		r.Post("/", bind((*Server).create))
-		r.Put("/", bind((*Server).conditionalUpdate))
-		r.Patch("/", bind((*Server).conditionalPatch))
-		r.Delete("/", bind((*Server).conditionalDelete))
-		r.Get("/_history", bind((*Server).history))
-		r.Get("/{id}", bind((*Server).read))
-		r.Put("/{id}", bind((*Server).update))
-		r.Patch("/{id}", bind((*Server).patch))
-		r.Delete("/{id}", bind((*Server).delete))
-		r.Get("/{id}/_history", bind((*Server).history))
-		r.Get("/{id}/{compartmentType}", bind((*Server).search))
-		r.Get("/{id}/_history/{vid}", bind((*Server).vread))
+		r.Get("/", bind(auth.SearchType, (*Server).search))
+		r.Post("/_search", bind(auth.SearchType, (*Server).search))
+		r.Post("/", bind(auth.Create, (*Server).create))
+		r.Put("/", bind(auth.Update, (*Server).conditionalUpdate))
+		r.Patch("/", bind(auth.Patch, (*Server).conditionalPatch))
+		r.Delete("/", bind(auth.Delete, (*Server).conditionalDelete))
+		r.Get("/_history", bind(auth.HistoryType, (*Server).history))
+		r.Get("/{id}", bind(auth.Read, (*Server).read))
+		r.Put("/{id}", bind(auth.Update, (*Server).update))
+		r.Patch("/{id}", bind(auth.Patch, (*Server).patch))
+		r.Delete("/{id}", bind(auth.Delete, (*Server).delete))
+		r.Get("/{id}/_history", bind(auth.HistoryInstance, (*Server).history))
+		r.Get("/{id}/{compartmentType}", bind(auth.SearchType, (*Server).search))
+		r.Get("/{id}/_history/{vid}", bind(auth.VRead, (*Server).vread))
+		r.Post("/$validate", bind(auth.Operation, (*Server).validate))
+		r.Get("/{id}/$validate", bind(auth.Operation, (*Server).validate))
+		r.Post("/{id}/$validate", bind(auth.Operation, (*Server).validate))
 	})
 }
 

@@ -142,7 +142,7 @@ var shapes = []shape{
 // the mean (ns/op). The requests are parsed before the clock starts.
 func BenchmarkSearch(b *testing.B) {
 	d := benchDB(b)
-	ctx := context.Background()
+	ctx := unrestricted()
 	for _, sh := range shapes {
 		b.Run(sh.name, func(b *testing.B) {
 			r := rand.New(rand.NewPCG(1, uint64(len(sh.name))))
@@ -170,6 +170,7 @@ func BenchmarkSearch(b *testing.B) {
 			b.StopTimer()
 			reportLatency(b, times)
 			b.ReportMetric(float64(matches)/float64(b.N), "matches/op")
+			b.ReportMetric(float64(d.pop.Len()), "resources")
 			if included > 0 {
 				b.ReportMetric(float64(included)/float64(b.N), "included/op")
 			}
@@ -199,7 +200,7 @@ func reportLatency(b *testing.B, times []time.Duration) {
 //
 // Use -benchtime 20000x or more for a stable figure.
 func BenchmarkIngest(b *testing.B) {
-	ctx := context.Background()
+	ctx := unrestricted()
 	for _, mode := range []string{"create", "copy"} {
 		b.Run(mode, func(b *testing.B) {
 			cfg, err := pgxpool.ParseConfig(pgtest.URL(b))

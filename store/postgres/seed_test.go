@@ -49,6 +49,9 @@ type Seeder struct {
 	Batch int
 	// Now is the clock for lastUpdated; nil means time.Now.
 	Now func() time.Time
+	// Keep, when set, selects the resources of each chart to write by
+	// type (the others are skipped).
+	Keep func(typ string) bool
 
 	parser *conformance.Parser
 	// Parsed counts the resources prepared so far, for progress reports.
@@ -76,6 +79,8 @@ func (sd *Seeder) now() time.Time {
 	}
 	return sd.Now().UTC().Truncate(time.Microsecond)
 }
+
+func (sd *Seeder) keeps(typ string) bool { return sd.Keep == nil || sd.Keep(typ) }
 
 // parse validates r and extracts its index, as the REST layer does.
 func (sd *Seeder) parse(r dataset.Resource) (*conformance.Resource, error) {
@@ -123,6 +128,9 @@ func (sd *Seeder) Create(ctx context.Context, s *Store, from, to int) error {
 	err := forCharts(ctx, from, to, 1, workers, func(ctx context.Context, lo, hi int) error {
 		for i := lo; i < hi; i++ {
 			for _, r := range sd.Pop.Chart(i) {
+				if !sd.keeps(r.Type) {
+					continue
+				}
 				res, err := sd.parse(r)
 				if err != nil {
 					return err
@@ -179,6 +187,9 @@ func (sd *Seeder) rows(lo, hi int) (*copyRows, error) {
 	out := &copyRows{index: make([][][]any, len(indexTables))}
 	for i := lo; i < hi; i++ {
 		for _, r := range sd.Pop.Chart(i) {
+			if !sd.keeps(r.Type) {
+				continue
+			}
 			members, err := rawjson.Members(r.JSON)
 			if err != nil {
 				return nil, fmt.Errorf("%s/%s: %w", r.Type, r.ID, err)

@@ -20,6 +20,7 @@ import (
 
 	"github.com/digitaleouder/ouder/conformance/searchparam"
 	"github.com/digitaleouder/ouder/fhir"
+	"github.com/digitaleouder/ouder/fhir/search"
 )
 
 // Store is the PostgreSQL implementation of fhir.Store.
@@ -35,6 +36,11 @@ type Store struct {
 	// Registry returns the search parameters in force (for _include=*);
 	// nil means the built-in R4 parameters.
 	Registry func() *searchparam.Registry
+	// Base is the server's FHIR base URL: an absolute reference under it
+	// counts as local when access rules confine a request to compartments
+	// outside a search (which carries its own, search.Query.Base). Empty:
+	// only relative references are local.
+	Base string
 }
 
 var _ fhir.Store = (*Store)(nil)
@@ -159,14 +165,37 @@ type querier interface {
 // up instead of retrying forever, and If-Match is judged against the version
 // found under the lock.
 
+// Every write obeys the access of its context (search.AccessFrom): without
+// one it is refused (Forbidden). Under a restricted access the write runs in
+// a transaction that checks, before it writes, that the version it replaces
+// is one the request may write (Forbidden, or NotFound when the request may
+// not even read it) and, after it has written the new version and its index
+// rows, that the new version is one too; otherwise it rolls back
+// (Forbidden). The unrestricted access takes the paths described above.
+
 // Create implements fhir.Store.
 func (s *Store) Create(ctx context.Context, w fhir.Write) (out fhir.Outcome, err error) {
 	defer wrap(&err, "postgres.Create(%q)", w.Type)
+	g, err := s.newGuard(ctx, w.Type)
+	if err != nil {
+		return out, err
+	}
 	id := w.ID
 	if id == "" {
 		id = s.NewID()
 	}
-	r, err := s.insertNew(ctx, s.db(), w, id, fhir.MethodCreate)
+	var r *fhir.Resource
+	if !g.restricted() {
+		r, err = s.insertNew(ctx, s.db(), w, id, fhir.MethodCreate)
+	} else {
+		err = s.inTx(ctx, func(tx pgx.Tx) error {
+			var err error
+			if r, err = s.insertNew(ctx, tx, w, id, fhir.MethodCreate); err != nil || r == nil {
+				return err
+			}
+			return g.checkWritten(ctx, tx, w.Type, id)
+		})
+	}
 	if err != nil {
 		return out, err
 	}
@@ -258,15 +287,24 @@ func preconditionMissing(typ, id string, want int64) error {
 // Update implements fhir.Store.
 func (s *Store) Update(ctx context.Context, w fhir.Write) (out fhir.Outcome, err error) {
 	defer wrap(&err, "postgres.Update(%q, %q)", w.Type, w.ID)
-	out, done, err := s.update(ctx, s.db(), w, false)
-	if done || err != nil {
+	g, err := s.newGuard(ctx, w.Type)
+	if err != nil {
 		return out, err
+	}
+	if !g.restricted() {
+		out, done, err := s.update(ctx, s.db(), w, false, g)
+		if done || err != nil {
+			return out, err
+		}
 	}
 	err = s.inTx(ctx, func(tx pgx.Tx) error {
 		var done bool
-		out, done, err = s.update(ctx, tx, w, true)
+		out, done, err = s.update(ctx, tx, w, true, g)
 		if err == nil && !done {
 			err = errRetry // the row was created concurrently: lock it now
+		}
+		if err == nil {
+			err = g.checkWritten(ctx, tx, w.Type, w.ID)
 		}
 		return err
 	})
@@ -275,8 +313,9 @@ func (s *Store) Update(ctx context.Context, w fhir.Write) (out fhir.Outcome, err
 
 // update tries to write the next version of w.ID on q. done is false when a
 // concurrent writer got in between and the caller should take the locked
-// path; with If-Match that is a 412 instead.
-func (s *Store) update(ctx context.Context, q querier, w fhir.Write, lock bool) (out fhir.Outcome, done bool, err error) {
+// path; with If-Match that is a 412 instead. The version it replaces must
+// pass g.
+func (s *Store) update(ctx context.Context, q querier, w fhir.Write, lock bool, g guard) (out fhir.Outcome, done bool, err error) {
 	cur, ok, err := readCurrent(ctx, q, w.Type, w.ID, lock)
 	if err != nil {
 		return out, false, err
@@ -290,6 +329,9 @@ func (s *Store) update(ctx context.Context, q querier, w fhir.Write, lock bool) 
 			return out, false, err
 		}
 		return fhir.Outcome{Resource: *r, Created: true}, true, nil
+	}
+	if err := g.checkStored(ctx, q, w.Type, w.ID, cur.rid); err != nil {
+		return out, false, err
 	}
 	if w.IfMatch != 0 && w.IfMatch != cur.version {
 		return out, false, preconditionFailed(w.Type, w.ID, w.IfMatch, cur.version)
@@ -311,13 +353,19 @@ func (s *Store) update(ctx context.Context, q querier, w fhir.Write, lock bool) 
 // Delete implements fhir.Store.
 func (s *Store) Delete(ctx context.Context, typ, id string, ifMatch int64) (out fhir.Outcome, err error) {
 	defer wrap(&err, "postgres.Delete(%q, %q)", typ, id)
-	out, done, err := s.delete(ctx, s.db(), typ, id, ifMatch, false)
-	if done || err != nil {
+	g, err := s.newGuard(ctx, typ)
+	if err != nil {
 		return out, err
+	}
+	if !g.restricted() {
+		out, done, err := s.delete(ctx, s.db(), typ, id, ifMatch, false, g)
+		if done || err != nil {
+			return out, err
+		}
 	}
 	err = s.inTx(ctx, func(tx pgx.Tx) error {
 		var done bool
-		out, done, err = s.delete(ctx, tx, typ, id, ifMatch, true)
+		out, done, err = s.delete(ctx, tx, typ, id, ifMatch, true, g)
 		if err == nil && !done {
 			err = errRetry
 		}
@@ -326,10 +374,20 @@ func (s *Store) Delete(ctx context.Context, typ, id string, ifMatch int64) (out 
 	return out, err
 }
 
-func (s *Store) delete(ctx context.Context, q querier, typ, id string, ifMatch int64, lock bool) (out fhir.Outcome, done bool, err error) {
+func (s *Store) delete(ctx context.Context, q querier, typ, id string, ifMatch int64, lock bool, g guard) (out fhir.Outcome, done bool, err error) {
 	cur, ok, err := readCurrent(ctx, q, typ, id, lock)
 	if err != nil {
 		return out, false, err
+	}
+	if ok && cur.deleted && g.restricted() {
+		// A tombstone has no index rows to judge it by: deleting it again
+		// changes nothing, and the answer must not reveal that it existed.
+		ok = false
+	}
+	if ok {
+		if err := g.checkStored(ctx, q, typ, id, cur.rid); err != nil {
+			return out, false, err
+		}
 	}
 	if !ok {
 		if ifMatch != 0 {
@@ -356,9 +414,17 @@ func (s *Store) delete(ctx context.Context, q querier, typ, id string, ifMatch i
 func (s *Store) Read(ctx context.Context, typ, id string) (r fhir.Resource, err error) {
 	defer wrap(&err, "postgres.Read(%q, %q)", typ, id)
 	r = fhir.Resource{Type: typ, ID: id}
-	err = s.db().QueryRow(ctx, `SELECT version, last_updated, deleted, body FROM resources
-		WHERE type = $1 AND id = $2`, typ, id).Scan(&r.VersionID, &r.LastUpdated, &r.Deleted, &r.Body)
-	if errors.Is(err, pgx.ErrNoRows) {
+	c := s.accessCompiler(ctx, typ, id)
+	readable := orTrue(c.readable("r", typ))
+	if c.err != nil {
+		return fhir.Resource{}, c.err
+	}
+	var visible bool
+	err = s.db().QueryRow(ctx, `SELECT version, last_updated, deleted, body, `+readable+` FROM resources r
+		WHERE type = $1 AND id = $2`, c.args...).Scan(&r.VersionID, &r.LastUpdated, &r.Deleted, &r.Body, &visible)
+	if errors.Is(err, pgx.ErrNoRows) || (err == nil && !visible) {
+		// A resource the request may not see is not known to it: the
+		// answer does not reveal that it exists.
 		return fhir.Resource{}, fhir.Errorf(fhir.NotFound, "", "%s/%s is not known", typ, id)
 	}
 	if err != nil {
@@ -376,9 +442,16 @@ func (s *Store) VRead(ctx context.Context, typ, id string, version int64) (r fhi
 	defer wrap(&err, "postgres.VRead(%q, %q, %d)", typ, id, version)
 	r = fhir.Resource{Type: typ, ID: id, VersionID: version}
 	var method string
+	c := s.accessCompiler(ctx, typ, id, version)
+	// A version is visible when its resource is, as it is now (the
+	// index holds the current version only).
+	readable := orTrue(c.readable("r", typ))
+	if c.err != nil {
+		return fhir.Resource{}, c.err
+	}
 	err = s.db().QueryRow(ctx, `SELECT h.last_updated, h.method, h.body FROM resources r
 		JOIN resource_history h ON h.rid = r.rid AND h.version = $3
-		WHERE r.type = $1 AND r.id = $2`, typ, id, version).Scan(&r.LastUpdated, &method, &r.Body)
+		WHERE r.type = $1 AND r.id = $2 AND `+readable, c.args...).Scan(&r.LastUpdated, &method, &r.Body)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return fhir.Resource{}, fhir.Errorf(fhir.NotFound, "", "%s/%s has no version %d", typ, id, version)
 	}
@@ -405,9 +478,17 @@ func (s *Store) History(ctx context.Context, q fhir.HistoryQuery) (page fhir.His
 		return fmt.Sprintf("$%d", len(args))
 	}
 	page.Total = -1
+	// Versions are visible when their resource is, as it is now (the index
+	// holds the current version only).
+	from := "resource_history h"
 	if q.ID != "" {
+		c := s.accessCompiler(ctx, q.Type, q.ID)
+		readable := orTrue(c.readable("r", q.Type))
+		if c.err != nil {
+			return page, c.err
+		}
 		var rid int64
-		err := s.db().QueryRow(ctx, `SELECT rid FROM resources WHERE type = $1 AND id = $2`, q.Type, q.ID).Scan(&rid)
+		err := s.db().QueryRow(ctx, `SELECT rid FROM resources r WHERE type = $1 AND id = $2 AND `+readable, c.args...).Scan(&rid)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return page, fhir.Errorf(fhir.NotFound, "", "%s/%s is not known", q.Type, q.ID)
 		}
@@ -415,8 +496,19 @@ func (s *Store) History(ctx context.Context, q fhir.HistoryQuery) (page fhir.His
 			return page, err
 		}
 		where = append(where, "h.rid = "+arg(rid))
-	} else if q.Type != "" {
-		where = append(where, "h.type = "+arg(q.Type))
+	} else {
+		if q.Type != "" {
+			where = append(where, "h.type = "+arg(q.Type))
+		}
+		c := &compiler{now: s.now(), base: s.Base, access: search.AccessFrom(ctx), args: args}
+		if readable := c.readable("r", q.Type); readable != "" {
+			from += " JOIN resources r ON r.rid = h.rid"
+			where = append(where, readable)
+		}
+		if c.err != nil {
+			return page, c.err
+		}
+		args = c.args
 	}
 	if !q.Since.IsZero() {
 		where = append(where, "h.last_updated >= "+arg(q.Since))
@@ -433,7 +525,7 @@ func (s *Store) History(ctx context.Context, q fhir.HistoryQuery) (page fhir.His
 		filter = joinAnd(where)
 	}
 	if q.ID != "" {
-		if err := s.db().QueryRow(ctx, `SELECT count(*) FROM resource_history h WHERE `+filter, args...).Scan(&page.Total); err != nil {
+		if err := s.db().QueryRow(ctx, `SELECT count(*) FROM `+from+` WHERE `+filter, args...).Scan(&page.Total); err != nil {
 			return page, err
 		}
 	}
@@ -447,7 +539,7 @@ func (s *Store) History(ctx context.Context, q fhir.HistoryQuery) (page fhir.His
 		pageFilter += " AND h.seq < " + arg(q.Before)
 	}
 	rows, err := s.db().Query(ctx, `SELECT h.seq, h.type, h.id, h.version, h.last_updated, h.method, h.body
-		FROM resource_history h WHERE `+pageFilter+` ORDER BY h.seq DESC LIMIT `+arg(count+1), args...)
+		FROM `+from+` WHERE `+pageFilter+` ORDER BY h.seq DESC LIMIT `+arg(count+1), args...)
 	if err != nil {
 		return page, err
 	}
@@ -510,4 +602,10 @@ func wrap(errp *error, format string, args ...any) {
 		return
 	}
 	*errp = fmt.Errorf(format+": %w", append(args, *errp)...)
+}
+
+// accessCompiler returns a compiler for the access of ctx whose first
+// arguments are args ($1, $2, ...).
+func (s *Store) accessCompiler(ctx context.Context, args ...any) *compiler {
+	return &compiler{now: s.now(), base: s.Base, access: search.AccessFrom(ctx), args: sqlArgs(args)}
 }

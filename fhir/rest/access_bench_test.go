@@ -1,0 +1,81 @@
+package rest_test
+
+import (
+	"io"
+	"net/http"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/digitaleouder/ouder/auth/token/tokentest"
+)
+
+// BenchmarkReadAuth reads one stored Patient by id through the full HTTP
+// stack, as BenchmarkReadHTTP does, in three ways taken in turn by every
+// worker, so that each meets the same load from the rest of the machine:
+//
+//   - off: no authentication cost (an operator principal injected, no token);
+//   - system-token: a real bearer token verified on every request, decided
+//     by the policy and enforced in the store, for a backend client
+//     (system/Patient.rs: the same SQL as the operator);
+//   - patient-token: the same for a patient app (patient/*.rs: the
+//     compartment predicate in the SQL).
+//
+// It reports the mean time of a read each way (off-ns, system-ns,
+// patient-ns) and what authentication and authorisation add to it
+// (system-%, patient-%); the target is less than 10% of the read
+// throughput.
+//
+//	go test -run '^$' -bench BenchmarkReadAuth -benchtime 20000x ./fhir/rest
+func BenchmarkReadAuth(b *testing.B) {
+	is := tokentest.New(b)
+	op := newServer(b)
+	id := op.create(b, "Patient", patient)
+	withAuth := newServerOn(b, op.pool, withTokens(b, is, nil))
+	modes := []struct {
+		ts     *testServer
+		header string
+	}{
+		{op, ""},
+		{withAuth, "Bearer " + is.Token(b, testAudience, "system/Patient.rs", nil)},
+		{withAuth, "Bearer " + is.Token(b, testAudience, "patient/*.rs", map[string]any{"patient": id})},
+	}
+	var total [3]atomic.Int64 // nanoseconds
+	var count [3]atomic.Int64
+	var turn atomic.Int64
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			m := int(turn.Add(1) % 3)
+			mode := modes[m]
+			req, err := http.NewRequest("GET", mode.ts.URL+"/fhir/Patient/"+id, nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if mode.header != "" {
+				req.Header.Set("Authorization", mode.header)
+			}
+			start := time.Now()
+			res, err := mode.ts.Client().Do(req)
+			if err != nil {
+				b.Fatal(err)
+			}
+			_, _ = io.Copy(io.Discard, res.Body)
+			res.Body.Close()
+			total[m].Add(int64(time.Since(start)))
+			count[m].Add(1)
+			if res.StatusCode != http.StatusOK {
+				b.Fatalf("status %d", res.StatusCode)
+			}
+		}
+	})
+	b.StopTimer()
+	mean := func(m int) float64 { return float64(total[m].Load()) / float64(max(count[m].Load(), 1)) }
+	off, system, patient := mean(0), mean(1), mean(2)
+	b.ReportMetric(off, "off-ns")
+	b.ReportMetric(system, "system-ns")
+	b.ReportMetric(patient, "patient-ns")
+	b.ReportMetric(100*(system-off)/off, "system-%")
+	b.ReportMetric(100*(patient-off)/off, "patient-%")
+}

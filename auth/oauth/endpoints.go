@@ -220,7 +220,7 @@ func (s *Server) checkAssertion(assertion string) (string, error) {
 	if assertion == "" {
 		return "", errors.New("client_assertion is missing")
 	}
-	jws, err := jose.ParseSigned(assertion, []jose.SignatureAlgorithm{jose.RS384, jose.ES384})
+	jws, err := jose.ParseSignedCompact(assertion, []jose.SignatureAlgorithm{jose.RS384, jose.ES384})
 	if err != nil {
 		return "", errors.New("the client assertion must be a JWT signed with RS384 or ES384")
 	}
@@ -319,25 +319,29 @@ func (s *Server) clientCredentials(ar fosite.AccessRequester) error {
 
 // refresh applies the scope parameter of a refresh: it may narrow what the
 // refresh token was granted, never widen it (the new access and refresh
-// tokens carry the narrowed scopes).
+// tokens carry the narrowed scopes). What is granted is also narrowed to
+// the client's registration as it is now, so a registration narrowed by the
+// operator holds for refresh tokens issued before.
 func (s *Server) refresh(ar fosite.AccessRequester, scope string) error {
-	requested := strings.Fields(scope)
-	if len(requested) == 0 {
-		return nil
-	}
-	granted := ar.GetGrantedScopes()
-	if !covered(requested, granted) {
-		return fosite.ErrInvalidScope.WithHint("A refresh may not ask for scopes beyond those originally granted.")
-	}
-	req, ok := ar.(*fosite.AccessRequest)
-	if !ok {
+	fc, ok := ar.GetClient().(*fositeClient)
+	req, ok2 := ar.(*fosite.AccessRequest)
+	if !ok || !ok2 {
 		return fosite.ErrServerError.WithDebug("unexpected access request type")
 	}
-	g, _ := smart.Parse(strings.Join(granted, " "))
-	rq, _ := smart.Parse(strings.Join(requested, " "))
-	var out fosite.Arguments
-	for _, sc := range smart.Narrow(rq, g) {
-		out = append(out, sc.String())
+	granted := ar.GetGrantedScopes()
+	requested := strings.Fields(scope)
+	if len(requested) == 0 {
+		requested = granted
+	} else if !covered(requested, granted) {
+		return fosite.ErrInvalidScope.WithHint("A refresh may not ask for scopes beyond those originally granted.")
+	}
+	all := []smart.Kind{smart.Patient, smart.User, smart.System}
+	out, err := narrow(strings.Join(requested, " "), strings.Join(granted, " "), all, true)
+	if err == nil {
+		out, err = narrow(strings.Join(out, " "), fc.c.Scope, all, true)
+	}
+	if err != nil || len(out) == 0 {
+		return fosite.ErrInvalidScope.WithHint("None of the scopes can be granted to this client any more.")
 	}
 	req.GrantedScope = out
 	return nil

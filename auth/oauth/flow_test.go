@@ -424,6 +424,18 @@ func TestRefresh(t *testing.T) {
 			t.Errorf("scope %v, want %v", got, want)
 		}
 	})
+	t.Run("registration narrowed since", func(t *testing.T) {
+		tok := grant(t)
+		e.addApp("app", "openid fhirUser launch/patient offline_access patient/Patient.r")
+		defer e.addApp("app", appScope)
+		status, next := refresh(t, tok["refresh_token"].(string), "")
+		if status != http.StatusOK {
+			t.Fatalf("%d %v", status, next)
+		}
+		if got, want := scopes(next), []string{"fhirUser", "launch/patient", "offline_access", "openid", "patient/Patient.r"}; !slices.Equal(got, want) {
+			t.Errorf("scope %v, want %v", got, want)
+		}
+	})
 	for _, scope := range []string{"patient/Observation.cruds", "patient/*.rs", "user/Observation.rs", "offline_access patient/Condition.rs", "launch/patient openid profile"} {
 		t.Run("escalation "+scope, func(t *testing.T) {
 			tok := grant(t)

@@ -45,8 +45,8 @@ func TestMain(m *testing.M) { pgtest.Main(m) }
 // (fosite itself reads the real time, so the clock stays near it).
 type clock struct{ offset atomic.Int64 }
 
-func (c *clock) Now() time.Time             { return time.Now().Add(time.Duration(c.offset.Load())) }
-func (c *clock) Advance(d time.Duration)    { c.offset.Add(int64(d)) }
+func (c *clock) Now() time.Time          { return time.Now().Add(time.Duration(c.offset.Load())) }
+func (c *clock) Advance(d time.Duration) { c.offset.Add(int64(d)) }
 func (c *clock) At(d time.Duration) func() time.Time {
 	return func() time.Time { return c.Now().Add(d) }
 }

@@ -14,6 +14,8 @@ import (
 	"github.com/coreos/go-oidc/v3/oidc"
 	josev3 "github.com/go-jose/go-jose/v3"
 	jose "github.com/go-jose/go-jose/v4"
+
+	"github.com/digitaleouder/ouder/auth/token"
 )
 
 // The signing algorithm of access and ID tokens. RS256 is the one every
@@ -283,6 +285,7 @@ func ListKeys(ctx context.Context, st Storage, now time.Time) ([]KeyInfo, error)
 
 // keySet verifies tokens of this server with the keys in the database: it
 // implements oidc.KeySet for the resource server's verifier, with no HTTP.
+// When the keys cannot be read its error matches token.ErrUnavailable.
 type keySet struct{ ring *keyRing }
 
 var _ oidc.KeySet = keySet{}
@@ -290,7 +293,7 @@ var _ oidc.KeySet = keySet{}
 // VerifySignature returns the payload of jwt if a published key of this
 // server with the token's kid verifies its RS256 signature.
 func (ks keySet) VerifySignature(ctx context.Context, jwt string) ([]byte, error) {
-	jws, err := jose.ParseSigned(jwt, []jose.SignatureAlgorithm{signingAlg})
+	jws, err := jose.ParseSignedCompact(jwt, []jose.SignatureAlgorithm{signingAlg})
 	if err != nil {
 		return nil, fmt.Errorf("oauth: malformed token: %w", err)
 	}
@@ -300,7 +303,9 @@ func (ks keySet) VerifySignature(ctx context.Context, jwt string) ([]byte, error
 	kid := jws.Signatures[0].Header.KeyID
 	k, err := ks.ring.find(ctx, kid)
 	if err != nil {
-		return nil, err
+		// The keys could not be read: that says nothing about the token
+		// (the resource server answers 503, not 401).
+		return nil, fmt.Errorf("oauth: %w", errors.Join(token.ErrUnavailable, err))
 	}
 	if k == nil {
 		return nil, fmt.Errorf("oauth: unknown key id %.64q", kid)

@@ -15,6 +15,7 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 
 	"github.com/digitaleouder/ouder/auth/oauth"
+	"github.com/digitaleouder/ouder/auth/token"
 )
 
 // userTokens runs the authorization code flow for Bert with offline access.
@@ -143,7 +144,7 @@ func TestKeyRotation(t *testing.T) {
 	e := newEnv(t)
 	k := newClientKey(t, jose.RS384)
 	addBackend(t, e, oauth.Client{ID: "ecd", Scope: "system/*.rs", JWKS: jwks(t, k)})
-	token := func() string {
+	newToken := func() string {
 		status, tok := e.backendToken(t, "ecd", "system/*.rs", e.assertion(t, "ecd", k, nil))
 		if status != http.StatusOK {
 			t.Fatalf("%d %v", status, tok)
@@ -170,7 +171,7 @@ func TestKeyRotation(t *testing.T) {
 		return kids
 	}
 	ctx := context.Background()
-	old := token()
+	old := newToken()
 	oldKid := header(t, old)["kid"].(string)
 	if got := published(); !slices.Equal(got, []string{oldKid}) {
 		t.Fatalf("JWKS %v, want [%s]", got, oldKid)
@@ -187,7 +188,7 @@ func TestKeyRotation(t *testing.T) {
 	if _, err := e.as.KeySet().VerifySignature(ctx, old); err != nil {
 		t.Errorf("a token of the retired key: %v", err)
 	}
-	fresh := token()
+	fresh := newToken()
 	if kid := header(t, fresh)["kid"]; kid != newKid {
 		t.Errorf("new token signed with %v, want %s", kid, newKid)
 	}
@@ -218,6 +219,17 @@ func TestKeyRotation(t *testing.T) {
 		_, b := e.backendToken(t, "ecd", "system/*.rs", e.assertion(t, "ecd", k, nil))
 		if ka, kb := header(t, a["access_token"].(string))["kid"], header(t, b["access_token"].(string))["kid"]; ka == kb {
 			t.Errorf("key %v not replaced after its maximum age", ka)
+		}
+	})
+	t.Run("database unavailable", func(t *testing.T) {
+		e := newEnv(t)
+		addBackend(t, e, oauth.Client{ID: "ecd", Scope: "system/*.rs", JWKS: jwks(t, k)})
+		_, tok := e.backendToken(t, "ecd", "system/*.rs", e.assertion(t, "ecd", k, nil))
+		e.pool.Close()
+		e.clock.Advance(time.Minute) // past the key cache
+		_, err := e.as.KeySet().VerifySignature(ctx, tok["access_token"].(string))
+		if !errors.Is(err, token.ErrUnavailable) {
+			t.Errorf("error %v, want one matching token.ErrUnavailable", err)
 		}
 	})
 	t.Run("forged tokens", func(t *testing.T) {

@@ -58,6 +58,9 @@ type Policy struct {
 	registry     func() *searchparam.Registry
 	base         string
 	compartments map[string]map[string][]string // owner type -> resource type -> parameters
+	// one holds, for each owner type, the Params of a Confinement to
+	// owners of that type alone (made once: Decide runs per request).
+	one map[string]map[string]map[string][]string
 
 	mu      sync.Mutex
 	filters map[filterKey][]search.Rule // parsed scope constraints
@@ -82,7 +85,7 @@ func New(c Config) *Policy {
 	if c.Registry == nil {
 		panic("policy.New: Config.Registry is nil")
 	}
-	return &Policy{
+	pol := &Policy{
 		registry: c.Registry,
 		base:     strings.TrimSuffix(c.Base, "/"),
 		compartments: map[string]map[string][]string{
@@ -90,8 +93,13 @@ func New(c Config) *Policy {
 			"RelatedPerson": relatedPersonCompartment,
 			"Practitioner":  practitionerCompartment,
 		},
+		one:     map[string]map[string]map[string][]string{},
 		filters: map[filterKey][]search.Rule{},
 	}
+	for typ, def := range pol.compartments {
+		pol.one[typ] = map[string]map[string][]string{typ: def}
+	}
+	return pol
 }
 
 // opOf is the SMART permission an interaction needs (smart: "Scopes for
@@ -204,7 +212,7 @@ func (pol *Policy) confinement(p *auth.Principal, k smart.Kind) (*search.Confine
 		}
 		return &search.Confinement{
 			Owners: []search.Owner{{Type: "Patient", ID: p.Patient}},
-			Params: map[string]map[string][]string{"Patient": pol.compartments["Patient"]},
+			Params: pol.one["Patient"],
 		}, true
 	case smart.User:
 		typ, id, ok := strings.Cut(p.FHIRUser, "/")
@@ -215,7 +223,7 @@ func (pol *Policy) confinement(p *auth.Principal, k smart.Kind) (*search.Confine
 		case "Patient", "RelatedPerson", "Practitioner":
 			return &search.Confinement{
 				Owners: []search.Owner{{Type: typ, ID: id}},
-				Params: map[string]map[string][]string{typ: pol.compartments[typ]},
+				Params: pol.one[typ],
 			}, true
 		case "Person":
 			return &search.Confinement{Person: id, Params: pol.compartments}, true

@@ -29,11 +29,12 @@ type ouderdProc struct {
 }
 
 // startOuderd starts the ouderd binary at path on database dsn, listening
-// on a free loopback port, with its log (stdout and stderr) in logPath, and
+// on a free loopback port, with env added to its environment and its log
+// (stdout and stderr) in logPath, and
 // returns once GET /readyz answers 200. It fails, with the end of the log,
 // when ouderd exits or is not ready within ouderdStartTimeout. ouderd gets
 // SIGTERM if this process dies first.
-func startOuderd(ctx context.Context, path, dsn, logPath string) (_ *ouderdProc, err error) {
+func startOuderd(ctx context.Context, path, dsn, logPath string, env ...string) (_ *ouderdProc, err error) {
 	logFile, err := os.OpenFile(logPath, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("ouderd log: %w", err)
@@ -43,7 +44,7 @@ func startOuderd(ctx context.Context, path, dsn, logPath string) (_ *ouderdProc,
 	p.cmd = exec.Command(path)
 	// ouderd's defaults (log level info, JSON logs, pool size) are what
 	// production runs: only the database and the address are ours to set.
-	p.cmd.Env = append(childEnviron(), "DATABASE_URL="+dsn, "OUDERD_ADDR=127.0.0.1:0")
+	p.cmd.Env = append(append(childEnviron(), "DATABASE_URL="+dsn, "OUDERD_ADDR=127.0.0.1:0"), env...)
 	p.cmd.Stdout = logFile
 	p.cmd.Stderr = logFile
 	p.cmd.SysProcAttr = &syscall.SysProcAttr{

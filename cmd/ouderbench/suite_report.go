@@ -326,7 +326,9 @@ func readReport(path string) (string, error) { return readBlockFile(path, genBeg
 // mergeReport returns old with the generated block replaced by gen: between
 // the markers when old has them, appended to old when it has none, after a
 // short heading when old is empty.
-func mergeReport(old, gen string) string { return mergeBlock(old, genBegin, genEnd, gen, newReportHead) }
+func mergeReport(old, gen string) string {
+	return mergeBlock(old, genBegin, genEnd, gen, newReportHead)
+}
 
 // writeReport merges gen into the report file at path, reading it again so
 // that notes written during the run are kept, and replaces the file

@@ -44,7 +44,7 @@ func TestSuite(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	start := time.Now()
 	code := run(ctx, []string{"suite", "-ouderd", bin, "-out", out,
-		"-duration", "1s", "-warmup", "0", "-preload", "50", "-concurrency", "4"}, &stdout, &stderr)
+		"-duration", "1s", "-warmup", "0", "-preload", "20", "-concurrency", "4"}, &stdout, &stderr)
 	if code != exitOK {
 		t.Fatalf("suite: exit %d after %v, stderr:\n%s", code, time.Since(start), stderr.String())
 	}
@@ -55,6 +55,7 @@ func TestSuite(t *testing.T) {
 		t.Fatal(err)
 	}
 	doc := string(b)
+	_, children := preloaded(t, 1, 20) // the children of 20 families
 	if !strings.HasPrefix(doc, "# Performance\n\nNotes before.\n\n"+genBegin+"\n") ||
 		!strings.HasSuffix(doc, genEnd+"\n\n## Notes after\n") || strings.Contains(doc, "stale figures") {
 		t.Errorf("the hand-written text around the markers was not kept, or the old block not replaced:\n%s", doc)
@@ -67,7 +68,7 @@ func TestSuite(t *testing.T) {
 		"`synchronous_commit=off`",
 		"`fsync=on`",
 		"The load generator runs on the same",
-		"### read", "| ouderd | read |", "| raw | read |", "50 Patients preloaded.",
+		"### read", "| ouderd | read |", "| raw | read |", fmt.Sprintf("%d Patients preloaded.", len(children)),
 		"### create", "| ouderd | create |", "| raw | create |",
 		"### crud", "| ouderd | update |", "| ouderd | delete |",
 		"### search", "### ingest", "### everything",
@@ -130,8 +131,8 @@ func TestSuiteFlags(t *testing.T) {
 		want    settings
 		wantErr string
 	}{
-		{"defaults", []string{"-ouderd", bin}, settings{20 * time.Second, 3 * time.Second, 1000, 16}, ""},
-		{"quick", []string{"-ouderd", bin, "-quick"}, settings{5 * time.Second, time.Second, 200, 16}, ""},
+		{"defaults", []string{"-ouderd", bin}, settings{20 * time.Second, 3 * time.Second, 400, 16}, ""},
+		{"quick", []string{"-ouderd", bin, "-quick"}, settings{5 * time.Second, time.Second, 80, 16}, ""},
 		{"quick with explicit flags", []string{"-ouderd", bin, "-quick", "-duration", "2s", "-preload", "7", "-concurrency", "3"},
 			settings{2 * time.Second, time.Second, 7, 3}, ""},
 		{"no ouderd", nil, settings{}, "-ouderd is required"},

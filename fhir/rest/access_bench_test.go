@@ -3,18 +3,24 @@ package rest_test
 import (
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/digitaleouder/ouder/auth"
+	"github.com/digitaleouder/ouder/auth/policy"
 	"github.com/digitaleouder/ouder/auth/token/tokentest"
+	"github.com/digitaleouder/ouder/conformance/searchparam"
+	"github.com/digitaleouder/ouder/fhir/rest"
 )
 
 // BenchmarkReadAuth reads one stored Patient by id through the full HTTP
 // stack, as BenchmarkReadHTTP does, in three ways taken in turn by every
 // worker, so that each meets the same load from the rest of the machine:
 //
-//   - off: no authentication cost (an operator principal injected, no token);
+//   - off: no authentication cost (an operator principal injected, no token;
+//     only this benchmark's server allows that);
 //   - system-token: a real bearer token verified on every request, decided
 //     by the policy and enforced in the store, for a backend client
 //     (system/Patient.rs: the same SQL as the operator);
@@ -29,16 +35,26 @@ import (
 //	go test -run '^$' -bench BenchmarkReadAuth -benchtime 20000x ./fhir/rest
 func BenchmarkReadAuth(b *testing.B) {
 	is := tokentest.New(b)
-	op := newServer(b)
-	id := op.create(b, "Patient", patient)
-	withAuth := newServerOn(b, op.pool, withTokens(b, is, nil))
+	// One server for the three, so that they share the connections and
+	// the database pool: a request without a token is an operator's,
+	// with no token to verify.
+	ts := newServer(b, withTokens(b, is, nil), func(c *rest.Config) {
+		withToken := c.Authenticate
+		c.Authenticate = func(r *http.Request) (*auth.Principal, error) {
+			if r.Header.Get("Authorization") == "" {
+				return &auth.Principal{Operator: true}, nil
+			}
+			return withToken(r)
+		}
+	})
+	id := ts.create(b, "Patient", patient)
 	modes := []struct {
 		ts     *testServer
 		header string
 	}{
-		{op, ""},
-		{withAuth, "Bearer " + is.Token(b, testAudience, "system/Patient.rs", nil)},
-		{withAuth, "Bearer " + is.Token(b, testAudience, "patient/*.rs", map[string]any{"patient": id})},
+		{ts, ""},
+		{ts, "Bearer " + is.Token(b, testAudience, "system/Patient.rs", nil)},
+		{ts, "Bearer " + is.Token(b, testAudience, "patient/*.rs", map[string]any{"patient": id})},
 	}
 	var total [3]atomic.Int64 // nanoseconds
 	var count [3]atomic.Int64
@@ -78,4 +94,39 @@ func BenchmarkReadAuth(b *testing.B) {
 	b.ReportMetric(patient, "patient-ns")
 	b.ReportMetric(100*(system-off)/off, "system-%")
 	b.ReportMetric(100*(patient-off)/off, "patient-%")
+}
+
+// BenchmarkAuthCPU is the processor time authentication and the access
+// decision take per request, without HTTP or the database: a remembered
+// token checked, its Principal made, the interaction decided.
+//
+//	go test -run '^$' -bench BenchmarkAuthCPU ./fhir/rest
+func BenchmarkAuthCPU(b *testing.B) {
+	is := tokentest.New(b)
+	var cfg rest.Config
+	withTokens(b, is, nil)(&cfg)
+	reg, err := searchparam.Builtin()
+	if err != nil {
+		b.Fatal(err)
+	}
+	pol := policy.New(policy.Config{Registry: func() *searchparam.Registry { return reg }})
+	for _, bc := range []struct{ name, scope string }{
+		{"system", "system/Patient.rs"},
+		{"patient", "patient/*.rs"},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			req := httptest.NewRequest("GET", "/fhir/Patient/p1", nil)
+			req.Header.Set("Authorization", "Bearer "+is.Token(b, testAudience, bc.scope, map[string]any{"patient": "p1"}))
+			b.ReportAllocs()
+			for b.Loop() {
+				p, err := cfg.Authenticate(req)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if _, err := pol.Decide(p, auth.Read, "Patient"); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }

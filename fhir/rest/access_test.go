@@ -443,6 +443,10 @@ func TestWellKnownAndUnavailable(t *testing.T) {
 	if res.header.Get("WWW-Authenticate") != "" {
 		t.Errorf("a 503 with a challenge: %q", res.header.Get("WWW-Authenticate"))
 	}
+	logs := ts.logs.String()
+	if !strings.Contains(logs, "token cannot be checked") || strings.Contains(logs, strings.TrimPrefix(tok, "Authorization: Bearer ")) {
+		t.Errorf("the log should say why, without the token:\n%s", logs)
+	}
 	is.SetDown(false)
 	if res := ts.do(t, "GET", "/fhir/Patient", "", tok); res.status != 200 {
 		t.Errorf("issuer back: %d %s", res.status, res.body)

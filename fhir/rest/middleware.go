@@ -125,6 +125,10 @@ func (s *Server) authenticated(next http.Handler) http.Handler {
 			err = fhir.Errorf(fhir.Unauthorized, "", "the credentials name no caller")
 		}
 		if err != nil {
+			if fhir.IsKind(err, fhir.Unavailable) {
+				// Not the client's fault: the operator needs to know.
+				s.log.WarnContext(r.Context(), "token cannot be checked", slog.String("request_id", RequestID(r.Context())), slog.String("error", err.Error()))
+			}
 			s.writeError(w, r, err)
 			return
 		}

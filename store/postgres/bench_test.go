@@ -28,7 +28,8 @@ import (
 //	OUDER_BENCH_RESOURCES=1000000 go test ./store/postgres -run '^$' \
 //	    -bench BenchmarkSearch -benchtime 1000x -timeout 60m
 //
-// Loading a million resources with the bulk loader takes four to ten
+// make bench-search runs that and writes the figures into
+// docs/performance.md (cmd/ouderbench gobench). Loading a million resources with the bulk loader takes four to ten
 // minutes on the 2-CPU development machine, depending on what else runs
 // there; the benchmark prints its progress on stderr. To load
 // them once and rerun against the same data, point OUDER_BENCH_DB at a

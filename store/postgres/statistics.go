@@ -75,7 +75,10 @@ const statisticsLockKey = 0x6f75646572_5354 // "ouder" "ST"
 // leaves a table whose lock it cannot get at once (a vacuum is running on
 // it) for the next time. PostgreSQL counts a backend's changes when its
 // transactions end, at most once a second, so changes show here about a
-// second after they commit. Errors are those of the database.
+// second after they commit. The tables analysed stay locked against
+// vacuums and index builds (not against reads or writes) until the refresh
+// ends, a second or two at most; autovacuum skips a table it cannot lock
+// and comes back. Errors are those of the database.
 func (st *StatisticsRefresher) Refresh(ctx context.Context) (analyzed []string, err error) {
 	defer wrap(&err, "postgres.StatisticsRefresher.Refresh")
 	err = pgx.BeginFunc(ctx, st.pool, func(tx pgx.Tx) error {

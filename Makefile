@@ -2,7 +2,7 @@
 GO ?= go
 PKGS := ./...
 
-.PHONY: run test bench bench-search lint fmt build
+.PHONY: run test deps bench bench-search lint fmt build
 
 ## run: start ouderd on 127.0.0.1:8080 in development mode with the demo family (private PostgreSQL under ./var unless DATABASE_URL is set)
 run:
@@ -12,10 +12,14 @@ run:
 build:
 	$(GO) build -o bin/ ./cmd/...
 
-## test: the whole suite against real PostgreSQL (a throwaway cluster, or DATABASE_URL)
-test:
+## test: the whole suite against real PostgreSQL (a throwaway cluster, or DATABASE_URL) and headless Chromium; installs what is missing first (deps)
+test: deps
 	$(GO) vet $(PKGS)
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
+
+## deps: install what the tests need beyond Go when it is missing: PostgreSQL server binaries and Chromium (apt-get, as root), axe-core (npm ci into .ci/node_modules)
+deps:
+	.ci/deps
 
 ## bench: Go micro-benchmarks, the HTTP load scenarios against a fresh server and the raw limit, then bench-search; writes docs/performance.md (about 15 minutes)
 bench:

@@ -116,7 +116,7 @@ type loader struct {
 // serves (it appears in Location headers, not in the stored resources).
 func openLoader(ctx context.Context, dbURL, base string) (*loader, error) {
 	if dbURL == "" {
-		return nil, errors.New("no database: set DATABASE_URL or -database-url")
+		return nil, errors.New("no database: set DATABASE_URL or -database-url, or start the server with make run")
 	}
 	pool, err := pgxpool.New(ctx, dbURL)
 	if err != nil {

@@ -20,10 +20,12 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/digitaleouder/ouder/store/pgcluster"
 	"github.com/digitaleouder/ouder/store/postgres"
 )
 
@@ -39,7 +41,9 @@ commands:
   token     mint an access token for curl, development mode only (token -as WHO -scope "...")
   keys      list or rotate the token signing keys (keys list|rotate)
 
-The database comes from -database-url or DATABASE_URL.
+The database comes from -database-url or DATABASE_URL; without either, it is the
+private cluster a running ` + "`make run`" + ` (ouderd without DATABASE_URL) keeps under
+OUDERD_DATA_DIR (default ./var).
 `
 
 // commandsWithArgs are the commands that take arguments of their own, each
@@ -75,6 +79,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 		fmt.Fprint(out, usage)
 		return errors.New("expected one command")
 	}
+	if *dbURL == "" {
+		*dbURL = privateCluster(getenv)
+	}
 	cmd := fs.Arg(0)
 	if sub, ok := commandsWithArgs[cmd]; ok {
 		return sub(ctx, fs.Args()[1:], *dbURL, getenv, out)
@@ -90,7 +97,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 		return fmt.Errorf("unknown command %q", cmd)
 	}
 	if *dbURL == "" {
-		return errors.New("no database: set DATABASE_URL or -database-url")
+		return errors.New("no database: set DATABASE_URL or -database-url, or start the server with make run")
 	}
 	pool, err := pgxpool.New(ctx, *dbURL)
 	if err != nil {
@@ -137,4 +144,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 		}
 	}
 	return nil
+}
+
+// privateCluster returns the connection string of the private PostgreSQL
+// cluster that ouderd runs under its data directory when it has no
+// DATABASE_URL, if that cluster is running, and "" otherwise.
+func privateCluster(getenv func(string) string) string {
+	dir := getenv("OUDERD_DATA_DIR")
+	if dir == "" {
+		dir = "var"
+	}
+	return pgcluster.Running(filepath.Join(dir, "pgdata"), "ouder")
 }

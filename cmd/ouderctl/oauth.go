@@ -52,7 +52,7 @@ const keysUsage = `usage:
 // server's storage on it.
 func openOAuth(ctx context.Context, dbURL string) (*pgxpool.Pool, *postgres.OAuth, error) {
 	if dbURL == "" {
-		return nil, nil, errors.New("no database: set DATABASE_URL or -database-url")
+		return nil, nil, errors.New("no database: set DATABASE_URL or -database-url, or start the server with make run")
 	}
 	pool, err := pgxpool.New(ctx, dbURL)
 	if err != nil {

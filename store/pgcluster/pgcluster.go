@@ -576,3 +576,31 @@ func PIDFromFile(file string) int {
 	pid, _ := strconv.Atoi(strings.TrimSpace(first))
 	return pid
 }
+
+// Running returns the connection string of database db on the cluster
+// whose data directory is dataDir, when a server is running on it (as
+// started by Start, for example by `make run`), and "" otherwise. It reads
+// the server's postmaster.pid for the socket directory and port, so tools
+// such as ouderctl reach the private cluster without configuration.
+func Running(dataDir, db string) string {
+	b, err := os.ReadFile(filepath.Join(dataDir, "postmaster.pid"))
+	if err != nil {
+		return ""
+	}
+	// postmaster.pid: pid, data directory, start time, port, socket
+	// directory, listen address, shared memory key, status.
+	lines := strings.Split(string(b), "\n")
+	if len(lines) < 5 {
+		return ""
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(lines[0]))
+	if err != nil || !Alive(pid) {
+		return ""
+	}
+	portNum, err := strconv.Atoi(strings.TrimSpace(lines[3]))
+	sock := strings.TrimSpace(lines[4])
+	if err != nil || sock == "" {
+		return ""
+	}
+	return fmt.Sprintf("host=%s port=%d user=postgres dbname=%s sslmode=disable", quoteValue(sock), portNum, quoteValue(db))
+}

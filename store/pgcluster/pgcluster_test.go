@@ -103,6 +103,15 @@ func TestLifecycle(t *testing.T) {
 		t.Errorf("server log: %v", err)
 	}
 
+	t.Run("Running finds the server", func(t *testing.T) {
+		if got, want := Running(opts.DataDir, "postgres"), c.ConnString("postgres"); got != want {
+			t.Errorf("Running = %q, want %q", got, want)
+		}
+		if got := Running(filepath.Join(base, "elsewhere"), "postgres"); got != "" {
+			t.Errorf("Running on a data dir without a server = %q, want \"\"", got)
+		}
+	})
+
 	t.Run("second server on the same data dir", func(t *testing.T) {
 		_, err := Start(ctx, opts)
 		if err == nil || !strings.Contains(err.Error(), "another postgres") {
@@ -125,6 +134,9 @@ func TestLifecycle(t *testing.T) {
 	case <-c.Done():
 	default:
 		t.Error("Done not closed after Stop")
+	}
+	if got := Running(opts.DataDir, "postgres"); got != "" {
+		t.Errorf("Running after Stop = %q, want \"\"", got)
 	}
 
 	// A killed server leaves postmaster.pid behind; its pid is dead by now.

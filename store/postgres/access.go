@@ -73,11 +73,11 @@ func (c *compiler) rule(r string, rule search.Rule, typ string) string {
 	case t != "":
 		parts = append(parts, r+".type = "+c.arg(t))
 	}
-	types := allTypes()
-	if t != "" {
-		types = []string{t}
-	}
 	if len(rule.Where) > 0 {
+		types := []string{t}
+		if t == "" {
+			types = allTypes()
+		}
 		// A chain or _has inside a scope's filter looks at its targets
 		// without the access rules: the filter only narrows what the rule
 		// admits, and compiling the rules into themselves would not end.
@@ -92,11 +92,13 @@ func (c *compiler) rule(r string, rule search.Rule, typ string) string {
 		parts = append(parts, "("+w+")")
 	}
 	if rule.In != nil {
-		in := c.confined(r, t, rule.In)
-		if in == accessDenied {
+		switch in := c.confined(r, t, rule.In); in {
+		case accessDenied:
 			return accessDenied
+		case "":
+		default:
+			parts = append(parts, in)
 		}
-		parts = append(parts, in)
 	}
 	if len(parts) == 0 {
 		return ""
@@ -126,21 +128,48 @@ func compartmentKeys(def map[string][]string, typ string) []int64 {
 	return keys
 }
 
+// keysCond is "col is one of keys", a plain comparison for one key.
+func (c *compiler) keysCond(col string, keys []int64) string {
+	if len(keys) == 1 {
+		return col + " = " + c.arg(keys[0])
+	}
+	if len(keys) <= 8 {
+		ps := make([]string, len(keys))
+		for i, k := range keys {
+			ps[i] = c.arg(k)
+		}
+		return col + " IN (" + strings.Join(ps, ", ") + ")"
+	}
+	return col + " = ANY(" + c.arg(keys) + "::bigint[])"
+}
+
 // confined compiles "r is inside one of in's compartments" for resources of
-// type typ ("" for any type).
+// type typ ("" for any type); "" when it is known to be (the one resource a
+// statement reads is an owner).
 func (c *compiler) confined(r, typ string, in *search.Confinement) string {
 	var ors []string
+	known := typ != "" && r == c.row.alias && c.row.id != ""
 	for _, o := range in.Owners {
-		if typ == "" || typ == o.Type {
-			ors = append(ors, fmt.Sprintf("(%s.type = %s AND %s.id = %s)", r, c.arg(o.Type), r, c.arg(o.ID)))
+		if known && typ == o.Type && c.row.id == o.ID {
+			return ""
 		}
 		keys := compartmentKeys(in.Params[o.Type], typ)
+		if typ != "" && typ != o.Type && len(keys) == 0 {
+			continue
+		}
+		ot, oid := c.arg(o.Type), c.arg(o.ID)
+		switch {
+		case typ == o.Type && !known:
+			ors = append(ors, r+".id = "+oid)
+		case typ == "":
+			ors = append(ors, fmt.Sprintf("(%s.type = %s AND %s.id = %s)", r, ot, r, oid))
+		}
 		if len(keys) == 0 {
 			continue
 		}
 		x := c.alias("a")
-		ors = append(ors, fmt.Sprintf("EXISTS (SELECT 1 FROM idx_reference %s WHERE %s.rid = %s.rid AND %s.param = ANY(%s::bigint[]) AND %s.type = %s AND %s.id = %s AND %s)",
-			x, x, r, x, c.arg(keys), x, c.arg(o.Type), x, c.arg(o.ID), c.local(x)))
+		ors = append(ors, fmt.Sprintf("EXISTS (SELECT 1 FROM idx_reference %s WHERE %s.rid = %s.rid AND %s AND %s.type = %s AND %s.id = %s AND %s)",
+			x, x, r, c.keysCond(x+".param", keys), x, ot, x, oid, c.local(x)))
 	}
 	if in.Person != "" {
 		// The owners a Person links to, read when the query runs: a link
@@ -160,8 +189,8 @@ func (c *compiler) confined(r, typ string, in *search.Confinement) string {
 				continue
 			}
 			x := c.alias("a")
-			ors = append(ors, fmt.Sprintf("EXISTS (SELECT 1 FROM idx_reference %s WHERE %s.rid = %s.rid AND %s.param = ANY(%s::bigint[]) AND %s.type = %s AND %s AND (%s.type, %s.id) IN (%s))",
-				x, x, r, x, c.arg(keys), x, c.arg(ownerType), c.local(x), x, x, linked()))
+			ors = append(ors, fmt.Sprintf("EXISTS (SELECT 1 FROM idx_reference %s WHERE %s.rid = %s.rid AND %s AND %s.type = %s AND %s AND (%s.type, %s.id) IN (%s))",
+				x, x, r, c.keysCond(x+".param", keys), x, c.arg(ownerType), c.local(x), x, x, linked()))
 		}
 	}
 	if len(ors) == 0 {
@@ -244,6 +273,7 @@ func (g guard) checkStored(ctx context.Context, q querier, typ, id string, rid i
 	}
 	c := &compiler{now: g.now(), base: g.base, access: g.access}
 	c.args = sqlArgs{rid}
+	c.row.alias, c.row.id = "r", id
 	sql := fmt.Sprintf("SELECT %s, %s FROM resources r WHERE r.rid = $1", orTrue(c.writable("r", typ)), orTrue(c.readable("r", typ)))
 	if c.err != nil {
 		return c.err
@@ -270,6 +300,7 @@ func (g guard) checkWritten(ctx context.Context, q querier, typ, id string) erro
 	}
 	c := &compiler{now: g.now(), base: g.base, access: g.access}
 	c.args = sqlArgs{typ, id}
+	c.row.alias, c.row.id = "r", id
 	sql := "SELECT " + orTrue(c.writable("r", typ)) + " FROM resources r WHERE r.type = $1 AND r.id = $2"
 	if c.err != nil {
 		return c.err

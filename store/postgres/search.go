@@ -59,6 +59,10 @@ type compiler struct {
 	// err is the first access rule that could not be compiled; the
 	// statement must not run when it is set.
 	err error
+	// row names the alias of the one resource a statement reads, with its
+	// id, when the statement is for one resource (read, vread, a write's
+	// checks): access rules can then be decided for it as they compile.
+	row struct{ alias, id string }
 }
 
 func (c *compiler) alias(prefix string) string {

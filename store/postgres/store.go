@@ -604,8 +604,11 @@ func wrap(errp *error, format string, args ...any) {
 	*errp = fmt.Errorf(format+": %w", append(args, *errp)...)
 }
 
-// accessCompiler returns a compiler for the access of ctx whose first
-// arguments are args ($1, $2, ...).
-func (s *Store) accessCompiler(ctx context.Context, args ...any) *compiler {
-	return &compiler{now: s.now(), base: s.Base, access: search.AccessFrom(ctx), args: sqlArgs(args)}
+// accessCompiler returns a compiler for the access of ctx to the resource
+// typ/id, alias "r", whose first arguments are typ, id and more ($1, $2,
+// ...).
+func (s *Store) accessCompiler(ctx context.Context, typ, id string, more ...any) *compiler {
+	c := &compiler{now: s.now(), base: s.Base, access: search.AccessFrom(ctx), args: append(sqlArgs{typ, id}, more...)}
+	c.row.alias, c.row.id = "r", id
+	return c
 }

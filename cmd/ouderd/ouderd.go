@@ -401,7 +401,7 @@ func (m *Main) startBackground(store *postgres.Store, parser *conformance.Parser
 	})
 	wg.Go(func() {
 		for ctx.Err() == nil {
-			worked, err := store.ReindexStep(ctx, parser.IndexOf)
+			worked, err := store.ReindexStep(ctx, reload, parser.IndexOf)
 			if err != nil && ctx.Err() == nil {
 				m.Logger.Error("reindex", slog.String("error", err.Error()))
 			}

@@ -137,7 +137,10 @@ const reindexBatch = 200
 // reindexes its next batch. It reports whether it did any work, so a worker
 // can loop until there is nothing left. A resource written concurrently is
 // skipped: its own write indexed it with the registry of that moment.
-func (s *Store) ReindexStep(ctx context.Context, index IndexFunc) (worked bool, err error) {
+// refresh, when not nil, is called once the job is claimed and before any
+// resource is indexed, to bring index's search-parameter registry up to
+// date with the database.
+func (s *Store) ReindexStep(ctx context.Context, refresh func(context.Context) error, index IndexFunc) (worked bool, err error) {
 	defer wrap(&err, "postgres.ReindexStep")
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		var (
@@ -154,6 +157,16 @@ func (s *Store) ReindexStep(ctx context.Context, index IndexFunc) (worked bool, 
 			return err
 		}
 		worked = true
+		// The job was queued after its SearchParameter change committed;
+		// refreshing now gives index a registry at least that new, even
+		// when this instance has not yet heard the announcement. Without
+		// it, a stale registry would rewrite the rows without the new
+		// parameter and finish the job.
+		if refresh != nil {
+			if err := refresh(ctx); err != nil {
+				return fmt.Errorf("refresh the search parameters: %w", err)
+			}
+		}
 		rows, err := tx.Query(ctx, `SELECT rid, type, version, body FROM resources
 			WHERE type = ANY($1) AND rid > $2 AND NOT deleted ORDER BY rid LIMIT $3`, types, lastRID, reindexBatch)
 		if err != nil {

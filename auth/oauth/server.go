@@ -109,6 +109,8 @@ type Server struct {
 
 	pruneMu   sync.Mutex
 	lastPrune time.Time
+
+	revs revocationSet // see WatchRevocations
 }
 
 // serverSettings are what ouderd records for `ouderctl token`.
@@ -322,12 +324,16 @@ func (s *Server) KeySet() oidc.KeySet { return keySet{ring: s.keys} }
 
 // Revoked reports whether the access token with jti was revoked (by
 // revocation of the token or of its refresh family, reuse of its code or
-// refresh token, or a refresh that replaced it). It is one indexed lookup.
+// refresh token, or a refresh that replaced it). While WatchRevocations
+// listens it is a map lookup; otherwise it is one indexed database lookup.
 // A jti this server never issued is not revoked: whether the token is
 // genuine is the signature's business.
 func (s *Server) Revoked(ctx context.Context, jti string) (bool, error) {
 	if jti == "" {
 		return false, nil
+	}
+	if revoked, known := s.revs.lookup(jti); known {
+		return revoked, nil
 	}
 	return s.st.Revoked(ctx, jti)
 }

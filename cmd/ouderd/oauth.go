@@ -103,8 +103,9 @@ func (m *Main) startOAuth(ctx context.Context, store *postgres.Store, registry *
 	if m.Config.OAuth.Dev {
 		m.Logger.Warn("development mode: the development login signs anyone in as any demo person; never use it with real data")
 	}
+	oauthStore := postgres.NewOAuth(m.pool)
 	as, err := oauth.New(ctx, oauth.Config{
-		Storage:   postgres.NewOAuth(m.pool),
+		Storage:   oauthStore,
 		Issuer:    u.Scheme + "://" + u.Host,
 		FHIRBase:  base,
 		Lookup:    lookup(store, registry, base),
@@ -117,6 +118,18 @@ func (m *Main) startOAuth(ctx context.Context, store *postgres.Store, registry *
 		return nil, err
 	}
 	m.own = as
+	// Revoked answers from memory while this listens (LISTEN/NOTIFY on
+	// the database, so every instance agrees), and asks the database
+	// otherwise. It stops with the other background work.
+	watch, cancel := context.WithCancel(context.Background())
+	stop := m.stopBackground
+	m.stopBackground = func() {
+		cancel()
+		if stop != nil {
+			stop()
+		}
+	}
+	go as.WatchRevocations(watch, oauthStore)
 	m.Logger.Info("authorization server ready", slog.String("issuer", as.Issuer()), slog.Int("upstream_providers", len(upstreams)),
 		slog.Bool("dev", m.Config.OAuth.Dev))
 	return as, nil

@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -26,7 +29,15 @@ import (
 // A context from BeginTx carries a database transaction: every method
 // called with it runs in that transaction until Commit or Rollback.
 type OAuth struct {
-	pool *pgxpool.Pool
+	pool     *pgxpool.Pool
+	onRevoke atomic.Pointer[func(jti string, expiresAt time.Time)]
+}
+
+// oauthTx is the transaction a BeginTx context carries, with the
+// revocations to announce when it commits.
+type oauthTx struct {
+	pgx.Tx
+	revoked []revocation
 }
 
 // NewOAuth returns the authorization server's storage on pool. The schema
@@ -37,7 +48,7 @@ type oauthTxKey struct{}
 
 // db returns the transaction of ctx, or the pool.
 func (o *OAuth) db(ctx context.Context) dbtx {
-	if tx, ok := ctx.Value(oauthTxKey{}).(pgx.Tx); ok {
+	if tx, ok := ctx.Value(oauthTxKey{}).(*oauthTx); ok {
 		return tx
 	}
 	return o.pool
@@ -46,35 +57,38 @@ func (o *OAuth) db(ctx context.Context) dbtx {
 // BeginTx starts a database transaction and returns a context that carries
 // it. The caller must end it with Commit or Rollback on that context.
 func (o *OAuth) BeginTx(ctx context.Context) (context.Context, error) {
-	if _, ok := ctx.Value(oauthTxKey{}).(pgx.Tx); ok {
+	if _, ok := ctx.Value(oauthTxKey{}).(*oauthTx); ok {
 		return nil, errors.New("postgres.OAuth.BeginTx: a transaction is already open")
 	}
 	tx, err := o.pool.Begin(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("postgres.OAuth.BeginTx: %w", err)
 	}
-	return context.WithValue(ctx, oauthTxKey{}, tx), nil
+	return context.WithValue(ctx, oauthTxKey{}, &oauthTx{Tx: tx}), nil
 }
 
 // Commit commits the transaction of ctx.
 func (o *OAuth) Commit(ctx context.Context) error {
-	tx, ok := ctx.Value(oauthTxKey{}).(pgx.Tx)
+	tx, ok := ctx.Value(oauthTxKey{}).(*oauthTx)
 	if !ok {
 		return errors.New("postgres.OAuth.Commit: no transaction")
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return fmt.Errorf("postgres.OAuth.Commit: %w", err)
 	}
+	o.announce(tx.revoked)
+	tx.revoked = nil
 	return nil
 }
 
 // Rollback rolls back the transaction of ctx. Rolling back a transaction
 // that has ended is no error.
 func (o *OAuth) Rollback(ctx context.Context) error {
-	tx, ok := ctx.Value(oauthTxKey{}).(pgx.Tx)
+	tx, ok := ctx.Value(oauthTxKey{}).(*oauthTx)
 	if !ok {
 		return errors.New("postgres.OAuth.Rollback: no transaction")
 	}
+	tx.revoked = nil
 	if err := tx.Rollback(context.WithoutCancel(ctx)); err != nil && !errors.Is(err, pgx.ErrTxClosed) {
 		return fmt.Errorf("postgres.OAuth.Rollback: %w", err)
 	}
@@ -143,12 +157,11 @@ func (o *OAuth) DeleteSession(ctx context.Context, kind, handle string) (err err
 // session that does not exist at all is NotFound.
 func (o *OAuth) DeactivateSession(ctx context.Context, kind, handle string) (err error) {
 	defer wrap(&err, "postgres.OAuth.DeactivateSession(%q)", kind)
-	tag, err := o.db(ctx).Exec(ctx, `
-		UPDATE oauth_sessions SET active = false WHERE kind = $1 AND handle = $2 AND active`, kind, handle)
+	n, err := o.deactivate(ctx, `kind = $1 AND handle = $2`, kind, handle)
 	if err != nil {
 		return err
 	}
-	if tag.RowsAffected() == 1 {
+	if n == 1 {
 		return nil
 	}
 	var exists bool
@@ -166,9 +179,147 @@ func (o *OAuth) DeactivateSession(ctx context.Context, kind, handle string) (err
 // inactive (revocation of a token family). None is no error.
 func (o *OAuth) DeactivateRequest(ctx context.Context, kind, requestID string) (err error) {
 	defer wrap(&err, "postgres.OAuth.DeactivateRequest(%q)", kind)
-	_, err = o.db(ctx).Exec(ctx, `
-		UPDATE oauth_sessions SET active = false WHERE request_id = $2 AND kind = $1 AND active`, kind, requestID)
+	_, err = o.deactivate(ctx, `request_id = $2 AND kind = $1`, kind, requestID)
 	return err
+}
+
+// RevocationChannel is the PostgreSQL notification channel on which every
+// revocation of an access token is announced, in the transaction that
+// revokes it (so only committed revocations are heard). The payload is the
+// token's expiry in Unix seconds, a space, and its jti.
+const RevocationChannel = "ouder_revocations"
+
+// deactivate marks the active sessions matching where (over $1, $2)
+// inactive, notifies RevocationChannel of every access token among them in
+// the same statement, and tells the OnRevoke function about them once they
+// are committed. It returns how many sessions it deactivated.
+func (o *OAuth) deactivate(ctx context.Context, where string, a, b string) (int, error) {
+	rows, err := o.db(ctx).Query(ctx, `
+		WITH d AS (
+			UPDATE oauth_sessions SET active = false WHERE `+where+` AND active
+			RETURNING token_id, expires_at)
+		SELECT token_id, expires_at,
+		       CASE WHEN token_id IS NOT NULL THEN pg_notify('`+RevocationChannel+`',
+		            floor(extract(epoch FROM expires_at))::bigint::text || ' ' || token_id) END
+		FROM d`, a, b)
+	if err != nil {
+		return 0, err
+	}
+	var revoked []revocation
+	var tokenID *string
+	var exp time.Time
+	var ignored *string
+	n := 0
+	if _, err := pgx.ForEachRow(rows, []any{&tokenID, &exp, &ignored}, func() error {
+		n++
+		if tokenID != nil {
+			revoked = append(revoked, revocation{jti: *tokenID, exp: exp})
+		}
+		return nil
+	}); err != nil {
+		return 0, err
+	}
+	if len(revoked) > 0 {
+		if p, ok := ctx.Value(oauthTxKey{}).(*oauthTx); ok {
+			p.revoked = append(p.revoked, revoked...)
+		} else {
+			o.announce(revoked)
+		}
+	}
+	return n, nil
+}
+
+// revocation is a revoked access token: its jti and expiry.
+type revocation struct {
+	jti string
+	exp time.Time
+}
+
+// announce tells the OnRevoke function about committed revocations.
+func (o *OAuth) announce(revoked []revocation) {
+	if fn := o.onRevoke.Load(); fn != nil {
+		for _, r := range revoked {
+			(*fn)(r.jti, r.exp)
+		}
+	}
+}
+
+// OnRevoke sets fn to be called, after commit, with the jti and expiry of
+// every access token this OAuth revokes: an instance learns of its own
+// revocations at once, before a response says they are done, while other
+// instances hear of them on RevocationChannel.
+func (o *OAuth) OnRevoke(fn func(jti string, expiresAt time.Time)) { o.onRevoke.Store(&fn) }
+
+// RevokedTokens calls fn with the jti and expiry of every revoked access
+// token that expires after after, and stops at fn's first error.
+func (o *OAuth) RevokedTokens(ctx context.Context, after time.Time, fn func(jti string, expiresAt time.Time) error) (err error) {
+	defer wrap(&err, "postgres.OAuth.RevokedTokens")
+	rows, err := o.db(ctx).Query(ctx, `
+		SELECT token_id, expires_at FROM oauth_sessions
+		WHERE NOT active AND token_id IS NOT NULL AND expires_at > $1`, after)
+	if err != nil {
+		return err
+	}
+	var jti string
+	var exp time.Time
+	_, err = pgx.ForEachRow(rows, []any{&jti, &exp}, func() error { return fn(jti, exp) })
+	return err
+}
+
+// How the revocation listener checks that its connection is alive.
+const (
+	listenIdle = 30 * time.Second
+	listenPing = 5 * time.Second
+)
+
+// ListenRevocations listens on RevocationChannel on a connection of its
+// own. Once listening it calls ready (which loads what was revoked
+// before: nothing revoked from then on can be missed), then revoked for
+// every notification, until ctx ends (it returns ctx's error) or the
+// connection fails (it returns that error). A connection idle for 30
+// seconds is pinged, so a dead one is noticed.
+func (o *OAuth) ListenRevocations(ctx context.Context, ready func(context.Context) error, revoked func(jti string, expiresAt time.Time)) (err error) {
+	defer wrap(&err, "postgres.OAuth.ListenRevocations")
+	pc, err := o.pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	conn := pc.Hijack() // the pool must not reuse a connection that listens
+	defer func() { _ = conn.Close(context.WithoutCancel(ctx)) }()
+	if _, err := conn.Exec(ctx, `LISTEN `+RevocationChannel); err != nil {
+		return err
+	}
+	if err := ready(ctx); err != nil {
+		return err
+	}
+	for {
+		wctx, cancel := context.WithTimeout(ctx, listenIdle)
+		n, err := conn.WaitForNotification(wctx)
+		cancel()
+		switch {
+		case ctx.Err() != nil:
+			return ctx.Err()
+		case err != nil && wctx.Err() != nil: // idle: is the connection alive?
+			if conn.IsClosed() {
+				return fmt.Errorf("idle connection closed: %w", err)
+			}
+			pctx, cancel := context.WithTimeout(ctx, listenPing)
+			err = conn.Ping(pctx)
+			cancel()
+			if err != nil {
+				return fmt.Errorf("ping: %w", err)
+			}
+			continue
+		case err != nil:
+			return err
+		}
+		secs, jti, ok := strings.Cut(n.Payload, " ")
+		unix, perr := strconv.ParseInt(secs, 10, 64)
+		if !ok || perr != nil || jti == "" {
+			return fmt.Errorf("malformed notification %q", n.Payload)
+		}
+		revoked(jti, time.Unix(unix, 0))
+	}
 }
 
 // Revoked reports whether the access token with jti tokenID was revoked:

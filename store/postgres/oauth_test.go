@@ -284,3 +284,120 @@ func BenchmarkOAuthRevoked(b *testing.B) {
 		}
 	}
 }
+
+// TestOAuthRevocationFeed: a revocation is announced to OnRevoke and on
+// RevocationChannel only when committed, and RevokedTokens lists the
+// revoked access tokens that have not expired.
+func TestOAuthRevocationFeed(t *testing.T) {
+	ctx := context.Background()
+	o := postgres.NewOAuth(pgtest.Pool(t))
+	type rev struct {
+		jti string
+		exp int64
+	}
+	var mu sync.Mutex
+	var local []rev
+	o.OnRevoke(func(jti string, exp time.Time) {
+		mu.Lock()
+		local = append(local, rev{jti, exp.Unix()})
+		mu.Unlock()
+	})
+	heard := make(chan rev, 10)
+	listening := make(chan struct{})
+	lctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() {
+		done <- o.ListenRevocations(lctx, func(context.Context) error { close(listening); return nil },
+			func(jti string, exp time.Time) { heard <- rev{jti, exp.Unix()} })
+	}()
+	<-listening
+	exp := time.Now().Add(time.Hour).Truncate(time.Second)
+	for _, s := range []struct{ kind, handle, req, jti string }{
+		{"access", "a1", "r1", "j1"}, {"access", "a2", "r2", "j2"}, {"refresh", "f2", "r2", ""}, {"access", "a3", "r3", "j3"},
+	} {
+		if err := o.CreateSession(ctx, s.kind, s.handle, s.req, s.jti, []byte("{}"), exp); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Rolled back: never announced.
+	tctx, err := o.BeginTx(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := o.DeactivateSession(tctx, "access", "a3"); err != nil {
+		t.Fatal(err)
+	}
+	if err := o.Rollback(tctx); err != nil {
+		t.Fatal(err)
+	}
+	// Committed: announced after the commit.
+	tctx, err = o.BeginTx(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := o.DeactivateSession(tctx, "access", "a1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := o.DeactivateRequest(tctx, "refresh", "r2"); err != nil { // no access token: no announcement
+		t.Fatal(err)
+	}
+	mu.Lock()
+	if len(local) != 0 {
+		t.Errorf("announced before commit: %v", local)
+	}
+	mu.Unlock()
+	if err := o.Commit(tctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := o.DeactivateRequest(ctx, "access", "r2"); err != nil {
+		t.Fatal(err)
+	}
+	want := []rev{{"j1", exp.Unix()}, {"j2", exp.Unix()}}
+	mu.Lock()
+	if !slices.Equal(local, want) {
+		t.Errorf("OnRevoke got %v, want %v", local, want)
+	}
+	mu.Unlock()
+	for _, w := range want {
+		select {
+		case got := <-heard:
+			if got != w {
+				t.Errorf("heard %v, want %v", got, w)
+			}
+		case <-time.After(30 * time.Second): // bounds a failing test only
+			t.Fatalf("never heard %v", w)
+		}
+	}
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Errorf("ListenRevocations after cancel: %v", err)
+	}
+	select {
+	case got := <-heard:
+		t.Errorf("heard a rolled-back or non-access revocation: %v", got)
+	default:
+	}
+
+	for _, c := range []struct {
+		after time.Time
+		want  []string
+	}{
+		{time.Now(), []string{"j1", "j2"}},
+		{exp, nil},
+	} {
+		var got []string
+		if err := o.RevokedTokens(ctx, c.after, func(jti string, e time.Time) error {
+			if !e.Equal(exp) {
+				t.Errorf("%s expires %v, want %v", jti, e, exp)
+			}
+			got = append(got, jti)
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		slices.Sort(got)
+		if !slices.Equal(got, c.want) {
+			t.Errorf("RevokedTokens(after %v) = %v, want %v", c.after, got, c.want)
+		}
+	}
+}

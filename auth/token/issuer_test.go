@@ -15,6 +15,8 @@ import (
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
+
+	"github.com/digitaleouder/ouder/auth/token/tokentest"
 )
 
 // testIssuer is a local OpenID Connect issuer: it serves a discovery
@@ -165,19 +167,7 @@ func sign(tb testing.TB, k signingKey, claims map[string]any) string {
 
 func signWith(tb testing.TB, signer jose.Signer, claims map[string]any) string {
 	tb.Helper()
-	payload, err := json.Marshal(claims)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	jws, err := signer.Sign(payload)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	s, err := jws.CompactSerialize()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return s
+	return tokentest.SignWithSigner(tb, signer, claims)
 }
 
 // clock is a settable test clock.

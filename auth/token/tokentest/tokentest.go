@@ -145,6 +145,12 @@ func SignWith(tb testing.TB, alg jose.SignatureAlgorithm, key any, kid string, c
 	if err != nil {
 		tb.Fatal(err)
 	}
+	return SignWithSigner(tb, signer, claims)
+}
+
+// SignWithSigner returns claims as a compact JWS made by signer.
+func SignWithSigner(tb testing.TB, signer jose.Signer, claims map[string]any) string {
+	tb.Helper()
 	payload, err := json.Marshal(claims)
 	if err != nil {
 		tb.Fatal(err)

@@ -30,6 +30,17 @@ type Access struct {
 	// or delete), for the one interaction and type it was decided for.
 	// Empty: no write is allowed.
 	Write []Rule
+	// Approve admits the resources the caller may write in their approved
+	// status (an active agreement, plan, goal or Consent) and whose
+	// proposals the caller may approve or reject: the dossierhouder's
+	// rules. The write path uses them instead of Write when a resource of a
+	// type that needs approval (mapping.LifecycleOf) is written in any
+	// status but its proposed one. Empty: the caller approves nothing.
+	Approve []Rule
+	// Basis names the resources the decision rested on (the Consents and
+	// CareTeams that granted access, such as "Consent/123"), for the audit
+	// trail. Empty for scope-only and unrestricted decisions.
+	Basis []string
 }
 
 // Unrestricted returns the Access of the server itself and of operators:

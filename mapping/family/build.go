@@ -22,6 +22,8 @@ type spec struct {
 	children      []childSpec  // eldest first
 	dossierhouder proSpec
 	helpers       []helperSpec // invited helpers
+	systems       []systemSpec // external systems in the children's teams
+	childGrants   []childGrantSpec
 
 	planTitle    string
 	planStart    int // days ago the parenting plan started
@@ -53,8 +55,11 @@ type parentSpec struct {
 
 type childSpec struct {
 	personSpec
-	age         int // completed years today
-	birthOffset int // the last birthday was this many days ago, 1..364
+	age int // completed years today
+	// birthOffset: the last birthday was this many days ago, 1..364; 0:
+	// the birthday (of age) is today; -1: tomorrow is the birthday of
+	// age+1 (for the age rules on and just before a birthday).
+	birthOffset int
 	planTitle   string
 	help        helpSpec
 	goals       []goalSpec
@@ -93,6 +98,47 @@ type helperSpec struct {
 	sections     []mapping.Section
 	startDaysAgo int
 	observations []observationSpec
+	consent      consentMode
+}
+
+// consentMode is how a helper's (or a system's) Consents are given.
+type consentMode int
+
+const (
+	// consentAsRequired: consented by whom the child's age band asks today.
+	consentAsRequired consentMode = iota
+	// consentByParents: consented by the parents with authority alone,
+	// which is in force only while the child is under 12.
+	consentByParents
+	// consentNone: a team member without any Consent.
+	consentNone
+	// consentExpired: the Consent's period ended yesterday.
+	consentExpired
+)
+
+// systemSpec is an external system (a school's administration, a
+// youth-care client record system, an auditor) acting for an organisation
+// that is a member of the children's teams.
+type systemSpec struct {
+	org      orgSpec
+	role     mapping.Role
+	children []int
+	grants   []systemGrant // one Consent per grant and child
+	consent  consentMode
+}
+
+// systemGrant is what one Consent grants a system.
+type systemGrant struct {
+	sections     []mapping.Section
+	interactions []mapping.Interaction
+}
+
+// childGrantSpec is a Consent a child gives a parent: from 16 a parent
+// reads only what the child grants.
+type childGrantSpec struct {
+	child, parent int
+	sections      []mapping.Section
+	interactions  []mapping.Interaction
 }
 
 type observationSpec struct {
@@ -196,7 +242,14 @@ func (d day) instant(daysAgo, hour, min int) string {
 // on every day from today until their next birthday, whatever the time
 // zone. A 29 February that does not exist in the birth year becomes 1
 // March, which is still before today.
+//
+// Offset 0 means the birthday is today, and -1 that the birthday of age+1
+// is tomorrow (the last day of age).
 func (d day) birthDate(age, offset int) string {
+	if offset == -1 {
+		next := d.today.AddDate(0, 0, 1)
+		return time.Date(next.Year()-age-1, next.Month(), next.Day(), 0, 0, 0, 0, time.UTC).Format(time.DateOnly)
+	}
 	last := d.today.AddDate(0, 0, -offset)
 	return time.Date(last.Year()-age, last.Month(), last.Day(), 0, 0, 0, 0, time.UTC).Format(time.DateOnly)
 }
@@ -288,13 +341,20 @@ func (b *builder) professionals() {
 		pros = append(pros, h.proSpec)
 	}
 	seen := map[string]bool{}
+	orgs := make([]orgSpec, 0, len(pros)+len(s.systems))
 	for _, p := range pros {
-		if seen[p.org.key] {
+		orgs = append(orgs, p.org)
+	}
+	for _, sy := range s.systems {
+		orgs = append(orgs, sy.org)
+	}
+	for _, o := range orgs {
+		if seen[o.key] {
 			continue
 		}
-		seen[p.org.key] = true
-		id := b.id(p.org.key)
-		body, err := mapping.Organization{ID: id, Name: p.org.name, Kind: p.org.kind}.ToFHIR()
+		seen[o.key] = true
+		id := b.id(o.key)
+		body, err := mapping.Organization{ID: id, Name: o.name, Kind: o.kind}.ToFHIR()
 		b.add("Organization", id, body, err)
 	}
 	for i, p := range pros {
@@ -576,43 +636,82 @@ func (b *builder) teams() {
 				Period: mapping.Period{Start: b.d.date(hs.startDaysAgo), End: b.d.date(hs.startDaysAgo - 365)},
 			})
 		}
+		for _, sy := range s.systems {
+			if slices.Contains(sy.children, c) {
+				members = append(members, mapping.TeamMember{Member: b.orgRef(sy.org), Role: sy.role})
+			}
+		}
 		id := b.id("team", ch.key)
 		body, err := mapping.Team{ID: id, Status: "active", Name: "Team " + ch.given, Subject: b.childRef(c), Members: members}.ToFHIR()
 		b.add("CareTeam", id, body, err, mapping.ProfileCareTeam)
 	}
 	for h, hs := range s.helpers {
 		for _, c := range hs.children {
-			ch := s.children[c]
-			rights, err := mapping.RightsAt(b.d.birthDate(ch.age, ch.birthOffset), b.d.today, b.d.today.Location())
-			if err != nil {
-				b.err = fmt.Errorf("family %s: rights of %s: %w", s.prefix, ch.key, err)
-				return
-			}
-			var by []string
-			if rights.SharingNeedsChildConsent {
-				by = append(by, b.childRef(c))
-			}
-			if rights.SharingNeedsParentConsent {
-				for p, pa := range s.parents {
-					if pa.authority {
-						by = append(by, b.parentRef(p, c))
-					}
-				}
-			}
-			g := mapping.Grant{
-				ID: b.id("toestemming", hs.key, ch.key), Status: mapping.ConsentActive, Patient: b.childRef(c),
-				ConsentedBy: by, DateTime: b.d.instant(hs.startDaysAgo, 12, 0), Grantee: b.helperRef(h),
-				Sections: hs.sections, Interactions: []mapping.Interaction{mapping.Read, mapping.WriteOwnNotes},
-				Period: mapping.Period{Start: b.d.date(hs.startDaysAgo), End: b.d.date(hs.startDaysAgo - 365)},
-			}
-			if err := g.Fits(hs.role); err != nil {
-				b.err = fmt.Errorf("family %s: grant for %s: %w", s.prefix, hs.key, err)
-				return
-			}
-			body, err := g.ToFHIR()
-			b.add("Consent", g.ID, body, err, mapping.ProfileGrant)
+			b.grant(hs.key, c, b.helperRef(h), hs.role, hs.sections, []mapping.Interaction{mapping.Read, mapping.WriteOwnNotes}, hs.startDaysAgo, hs.consent)
 		}
 	}
+	for _, sy := range s.systems {
+		for _, c := range sy.children {
+			for i, g := range sy.grants {
+				b.grant(fmt.Sprint(sy.org.key, i+1), c, b.orgRef(sy.org), sy.role, g.sections, g.interactions, s.planStart, sy.consent)
+			}
+		}
+	}
+	for _, cg := range s.childGrants {
+		ch := s.children[cg.child]
+		g := mapping.Grant{
+			ID: b.id("toestemming", ch.key, s.parents[cg.parent].key), Status: mapping.ConsentActive, Patient: b.childRef(cg.child),
+			ConsentedBy: []string{b.childRef(cg.child)}, DateTime: b.d.instant(1, 12, 0), Grantee: b.parentRef(cg.parent, cg.child),
+			Sections: cg.sections, Interactions: cg.interactions, Period: mapping.Period{Start: b.d.date(1)},
+		}
+		if err := g.Fits(mapping.ParentWithAuthority); err != nil {
+			b.err = fmt.Errorf("family %s: grant of %s: %w", s.prefix, ch.key, err)
+			return
+		}
+		body, err := g.ToFHIR()
+		b.add("Consent", g.ID, body, err, mapping.ProfileGrant)
+	}
+}
+
+// grant adds the Consent that gives grantee (in role) sections of child
+// c's record, as mode says, from startDaysAgo for a year.
+func (b *builder) grant(key string, c int, grantee string, role mapping.Role, sections []mapping.Section, interactions []mapping.Interaction, startDaysAgo int, mode consentMode) {
+	if mode == consentNone || b.err != nil {
+		return
+	}
+	s := b.s
+	ch := s.children[c]
+	rights, err := mapping.RightsAt(b.d.birthDate(ch.age, ch.birthOffset), b.d.today, b.d.today.Location())
+	if err != nil {
+		b.err = fmt.Errorf("family %s: rights of %s: %w", s.prefix, ch.key, err)
+		return
+	}
+	var by []string
+	if rights.SharingNeedsChildConsent && mode != consentByParents {
+		by = append(by, b.childRef(c))
+	}
+	if rights.SharingNeedsParentConsent || mode == consentByParents {
+		for p, pa := range s.parents {
+			if pa.authority {
+				by = append(by, b.parentRef(p, c))
+			}
+		}
+	}
+	period := mapping.Period{Start: b.d.date(startDaysAgo), End: b.d.date(startDaysAgo - 365)}
+	if mode == consentExpired {
+		period = mapping.Period{Start: b.d.date(startDaysAgo), End: b.d.date(1)}
+	}
+	g := mapping.Grant{
+		ID: b.id("toestemming", key, ch.key), Status: mapping.ConsentActive, Patient: b.childRef(c),
+		ConsentedBy: by, DateTime: b.d.instant(startDaysAgo, 12, 0), Grantee: grantee,
+		Sections: sections, Interactions: interactions, Period: period,
+	}
+	if err := g.Fits(role); err != nil {
+		b.err = fmt.Errorf("family %s: grant for %s: %w", s.prefix, key, err)
+		return
+	}
+	body, err := g.ToFHIR()
+	b.add("Consent", g.ID, body, err, mapping.ProfileGrant)
 }
 
 // evaluationForm is the form every agreement evaluation answers.

@@ -21,6 +21,8 @@ require (
 	google.golang.org/protobuf v1.33.0
 )
 
+require github.com/wneessen/go-mail v0.7.2
+
 require (
 	bitbucket.org/creachadair/stringset v0.0.9 // indirect
 	github.com/BurntSushi/toml v1.4.1-0.20240526193622-a339e1f7089c // indirect

@@ -81,11 +81,25 @@ func (a *Authenticator) Authenticate(r *http.Request) (*Principal, error) {
 		Scopes:   c.Scopes,
 		FHIRUser: LocalReference(c.FHIRUser, a.Base),
 		Patient:  c.Patient,
+		// Only the own issuer says which organisation a client acts for;
+		// the Verifier reads the claim only from issuers configured with
+		// Operator (the own one), and this is the second lock.
+		Organization: organization(own, c.Organization),
 		// Operator comes only from the own issuer (the Verifier reads the
 		// claim only from issuers configured with Operator; this is the
 		// second lock).
 		Operator: own && c.Operator,
 	}, nil
+}
+
+// organization is the organisation claim of a token as a relative
+// reference, "" unless the token is the own issuer's and names an
+// Organization.
+func organization(own bool, claim string) string {
+	if !own || !relativeRef.MatchString(claim) || !strings.HasPrefix(claim, "Organization/") {
+		return ""
+	}
+	return claim
 }
 
 // bearer returns the token of an "Authorization: Bearer <token>" header.

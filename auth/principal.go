@@ -28,6 +28,13 @@ type Principal struct {
 	// Patient is the id of the patient in launch context (patient/ scopes
 	// are confined to that patient's compartment); empty if none.
 	Patient string
+	// Organization is the Organization behind a backend client
+	// ("Organization/12"), from the client's registration at the server's
+	// own authorization server (the token's "organization" claim, read
+	// from the own issuer only); empty for users and other clients. The
+	// access policy treats it as the client's identity: its CareTeam
+	// memberships and the Consents naming it decide what the client sees.
+	Organization string
 	// Operator marks a caller with full access to every resource: the
 	// development-mode admin client, or a client the operator granted it
 	// explicitly. Every use is audited.

@@ -3,8 +3,10 @@ package conformance
 import (
 	"encoding/json"
 	"fmt"
-	"github.com/digitaleouder/ouder/conformance/searchparam"
+	"slices"
 	"time"
+
+	"github.com/digitaleouder/ouder/conformance/searchparam"
 )
 
 // Capabilities is what the REST layer really implements; the
@@ -47,6 +49,9 @@ type Capabilities struct {
 	// Operations are the operations every resource type supports at type
 	// and instance level (rest.resource.operation).
 	Operations []Operation
+	// TypeOperations are the operations only some types support, by type
+	// (declared after Operations on those types).
+	TypeOperations map[string][]Operation
 }
 
 // Operation is an operation the server supports: its name without the $
@@ -193,7 +198,7 @@ func CapabilityStatement(c Capabilities) ([]byte, error) {
 		}
 		rest.Resource = append(rest.Resource, capResource{
 			SupportedProfile:  c.SupportedProfiles[t],
-			Operation:         c.Operations,
+			Operation:         append(slices.Clip(c.Operations), c.TypeOperations[t]...),
 			SearchParam:       params,
 			SearchInclude:     includes,
 			SearchRevInclude:  revIncludes[t],

@@ -33,19 +33,31 @@ const (
 // replaces ("" where the type cannot replace).
 type Lifecycle struct {
 	ResourceType string
-	Proposed     string
-	Approved     string
-	Rejected     string
-	Replaced     string
+	// Element is the JSON member that carries the status ("status",
+	// "lifecycleStatus"); ResourceType + "." + Element is its FHIRPath.
+	Element  string
+	Proposed string
+	Approved string
+	Rejected string
+	Replaced string
 }
+
+// Path returns the FHIRPath of the status element, for OperationOutcomes.
+func (l Lifecycle) Path() string { return l.ResourceType + "." + l.Element }
+
+// ReplacesExtension is the URL of the extension on a proposed Consent
+// (valueReference to a Consent) that names the Consent it replaces once
+// approved; a CarePlan says the same with CarePlan.replaces, which Consent
+// lacks in R4.
+const ReplacesExtension = BaseURL + "/StructureDefinition/replaces"
 
 // lifecycles lists the resource types whose proposals are stored as drafts.
 // A rejected CarePlan becomes revoked: R4 has no "rejected" CarePlan status,
 // and the approve-change Task records that it was a rejection.
 var lifecycles = []Lifecycle{
-	{ResourceType: "CarePlan", Proposed: PlanDraft, Approved: PlanActive, Rejected: PlanRevoked, Replaced: PlanRevoked},
-	{ResourceType: "Goal", Proposed: GoalProposed, Approved: GoalActive, Rejected: GoalRejected},
-	{ResourceType: "Consent", Proposed: ConsentProposed, Approved: ConsentActive, Rejected: ConsentRejected, Replaced: ConsentInactive},
+	{ResourceType: "CarePlan", Element: "status", Proposed: PlanDraft, Approved: PlanActive, Rejected: PlanRevoked, Replaced: PlanRevoked},
+	{ResourceType: "Goal", Element: "lifecycleStatus", Proposed: GoalProposed, Approved: GoalActive, Rejected: GoalRejected},
+	{ResourceType: "Consent", Element: "status", Proposed: ConsentProposed, Approved: ConsentActive, Rejected: ConsentRejected, Replaced: ConsentInactive},
 }
 
 // approvalTypes lists what needs the dossierhouder's approval. Plans,

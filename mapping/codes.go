@@ -35,6 +35,19 @@ const (
 	DecisionSystem = BaseURL + "/CodeSystem/change-decision"
 )
 
+// WithheldSystem marks an item the dossierhouder withholds from a party
+// because sharing it would harm the child (DOMAIN.md, "Dossierhouder"): a
+// resource carrying the meta.security coding WithheldSystem|<party> is
+// hidden from that party by the access policy, on every read path, while
+// the label itself stays visible to everyone else who may read the item.
+// <party> is a relative reference to the person or organisation
+// ("RelatedPerson/123", "Practitioner/7", "Organization/4", "Patient/9",
+// "Person/2") or a team role code of RoleSystem ("teacher"), which hides
+// the item from everyone holding that role in the child's team. The codes
+// are open (references), so the system is not one of CodeSystems; see
+// docs/access-policy.md.
+const WithheldSystem = BaseURL + "/CodeSystem/withheld"
+
 // ParentalAuthorityExtension is the URL of the complex extension on
 // RelatedPerson that records whether the parent has parental authority
 // (ouderlijk gezag) over the patient, where that was established and when it
@@ -209,6 +222,17 @@ var codeSystems = []CodeSystem{
 	{URL: DecisionSystem, Name: "ChangeDecision", Title: "Decisions on change requests", Concepts: []Concept{
 		{string(DecisionApproved), "Goedgekeurd", "Approved"},
 		{string(DecisionRejected), "Afgewezen", "Rejected"},
+	}},
+	{URL: InvitationStatusSystem, Name: "InvitationStatus", Title: "Digitale Ouder invitation status", Concepts: []Concept{
+		{string(InvitationNotSent), "Niet verstuurd", "Not sent"},
+		{string(InvitationSent), "Verstuurd", "Sent"},
+		{string(InvitationAccepted), "Geaccepteerd", "Accepted"},
+		{string(InvitationExpired), "Verlopen", "Expired"},
+	}},
+	{URL: InvitationInputSystem, Name: "InvitationInput", Title: "Digitale Ouder invitation inputs", Concepts: []Concept{
+		{string(InputEmail), "E-mailadres", "E-mail address"},
+		{string(InputRole), "Rol", "Role"},
+		{string(InputGrant), "Toestemming", "Grant"},
 	}},
 }
 

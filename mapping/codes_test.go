@@ -54,6 +54,8 @@ func TestCodeCounts(t *testing.T) {
 		ObservationCategorySystem:   3,
 		InteractionSystem:           4,
 		DecisionSystem:              2,
+		InvitationStatusSystem:      4,
+		InvitationInputSystem:       3,
 	}
 	for url, n := range want {
 		cs, ok := LookupCodeSystem(url)

@@ -45,6 +45,9 @@ type interaction struct {
 	// The patient picker.
 	Patients []person `json:"patients,omitempty"`
 	Patient  string   `json:"patient,omitempty"`
+	// Invite, for the acceptance of an invitation instead of an
+	// authorization request, is the invitation's Task/… (never its token).
+	Invite string `json:"invite,omitempty"`
 }
 
 const (
@@ -295,6 +298,14 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		s.startUpstream(w, r, id, ia, name)
 		return
 	}
+	if ia.Invite != "" {
+		s.devInviteLogin(w, r, id, ia)
+		return
+	}
+	if account := r.PostForm.Get("dev_account"); s.cfg.Dev && account != "" {
+		s.devAccountLogin(w, r, id, ia, account)
+		return
+	}
 	ref := r.PostForm.Get("person")
 	if !s.cfg.Dev || ref == "" {
 		s.message(w, r, http.StatusBadRequest, "Ongeldig verzoek", "Invalid request", "Kies hoe u wilt inloggen.", "Choose how to sign in.")
@@ -380,6 +391,10 @@ func (s *Server) callback(w http.ResponseWriter, r *http.Request) {
 		s.log.WarnContext(r.Context(), "oauth: upstream ID token refused", slog.String("upstream", u.Name), slog.String("error", err.Error()))
 		s.message(w, r, http.StatusUnauthorized, "Inloggen mislukt", "Sign-in failed",
 			"Het antwoord van "+u.DisplayName+" klopte niet.", "The answer of "+u.DisplayName+" was not valid.")
+		return
+	}
+	if ia.Invite != "" {
+		s.acceptInvitation(w, r, id, ia, u.IdentifierSystem, idt.Subject)
 		return
 	}
 	ref, err := bindUser(r.Context(), s.cfg.Lookup, u.IdentifierSystem, idt.Subject)

@@ -57,6 +57,12 @@ type Client struct {
 	// Operator marks a Backend client whose tokens carry "operator": true:
 	// full access to every resource (every use is audited).
 	Operator bool `json:"operator,omitempty"`
+	// Organization is the Organization a Backend client acts for
+	// ("Organization/12"): its tokens carry it in the "organization"
+	// claim, and the access policy gives the client what that
+	// organisation's CareTeam memberships and Consents allow. A backend
+	// client with neither Organization nor Operator sees nothing.
+	Organization string `json:"organization,omitempty"`
 	// Dev marks a client that development mode registered; it is removed
 	// when the server starts outside development mode.
 	Dev bool `json:"dev,omitempty"`
@@ -73,6 +79,9 @@ const DefaultAppScope = "openid fhirUser launch/patient offline_access online_ac
 var assertionAlgs = []string{"RS384", "ES384"}
 
 var clientIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+
+// validOrgID is the FHIR id of a client's Organization.
+var validOrgID = regexp.MustCompile(`^[A-Za-z0-9\-.]{1,64}$`)
 
 // Validate checks a registration and returns an error that says what is
 // wrong with it. It fills in the default scope of apps.
@@ -105,6 +114,15 @@ func (c *Client) Validate() error {
 	}
 	if c.Operator && c.Kind != Backend {
 		return fmt.Errorf("client %s: only backend clients can be operators", c.ID)
+	}
+	if c.Organization != "" {
+		typ, id, ok := strings.Cut(c.Organization, "/")
+		if c.Kind != Backend {
+			return fmt.Errorf("client %s: only backend clients act for an organisation", c.ID)
+		}
+		if !ok || typ != "Organization" || !validOrgID.MatchString(id) {
+			return fmt.Errorf("client %s: organization %q is not a reference Organization/<id>", c.ID, c.Organization)
+		}
 	}
 	if c.Kind == Backend {
 		if len(c.RedirectURIs) > 0 {

@@ -53,6 +53,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /oauth2/consent", s.consentPage)
 	mux.Handle("POST /oauth2/consent", page(s.consent))
 	mux.Handle("GET /oauth2/static/", staticHandler())
+	mux.HandleFunc("GET /invite/{token}", s.invitePage)
 	if s.cfg.Dev {
 		mux.HandleFunc("GET "+devCallbackPath, s.devCallback)
 	}
@@ -313,7 +314,7 @@ func (s *Server) clientCredentials(ar fosite.AccessRequester) error {
 	}
 	ar.GrantAudience(s.base)
 	sess := ar.GetSession().(*session)
-	sess.Subject, sess.ClientID, sess.Operator = fc.c.ID, fc.c.ID, fc.c.Operator
+	sess.Subject, sess.ClientID, sess.Operator, sess.Organization = fc.c.ID, fc.c.ID, fc.c.Operator, fc.c.Organization
 	return nil
 }
 

@@ -99,7 +99,7 @@ func Mint(ctx context.Context, st Storage, req MintRequest, now time.Time) (stri
 		if err != nil {
 			return "", fmt.Errorf("scope: %w", err)
 		}
-		sess.Subject, sess.ClientID, sess.Operator = c.ID, c.ID, c.Operator
+		sess.Subject, sess.ClientID, sess.Operator, sess.Organization = c.ID, c.ID, c.Operator, c.Organization
 		client = &fositeClient{c: c, audience: set.Audience}
 	}
 	if len(granted) == 0 {

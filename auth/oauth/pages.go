@@ -51,6 +51,11 @@ type page struct {
 	MessageEN string
 	Code      string
 	State     string
+	// invitation
+	Inviter string
+	Role    string
+	RoleEN  string
+	Expires string
 }
 
 // staticHandler serves the pages' stylesheet.

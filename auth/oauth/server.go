@@ -37,6 +37,9 @@ type Config struct {
 	Lookup Lookup
 	// Upstreams are the OpenID Connect providers people sign in with.
 	Upstreams []Upstream
+	// Invitations, when set, serves the invitation acceptance page
+	// ({issuer}/invite/{token}).
+	Invitations Invitations
 	// Dev turns on development mode: the development login listing the
 	// demo family's people, the development clients (admin, auditor,
 	// demo-app) and `ouderctl token`. The caller must allow it only on a

@@ -32,6 +32,9 @@ type session struct {
 	Patient string `json:"patient,omitempty"`
 	// Operator marks tokens of an operator client (full access).
 	Operator bool `json:"operator,omitempty"`
+	// Organization is the Organization a backend client acts for (its
+	// registration's), carried in the "organization" claim.
+	Organization string `json:"organization,omitempty"`
 	// IDP is who authenticated the user: the upstream issuer, or
 	// "development" for the development login.
 	IDP      string                         `json:"idp,omitempty"`
@@ -98,6 +101,9 @@ func (s *session) GetJWTClaims() jwt.JWTClaimsContainer {
 	}
 	if s.Operator {
 		extra["operator"] = true
+	}
+	if s.Organization != "" {
+		extra["organization"] = s.Organization
 	}
 	return &jwt.JWTClaims{Subject: s.Subject, JTI: s.TokenID, Extra: extra}
 }

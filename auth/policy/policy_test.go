@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"context"
 	"slices"
 	"strings"
 	"testing"
@@ -18,7 +19,7 @@ func newPolicy(tb testing.TB) *Policy {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return New(Config{Registry: func() *searchparam.Registry { return reg }, Base: "https://fhir.test/fhir"})
+	return New(Config{Registry: func() *searchparam.Registry { return reg }, Base: "https://fhir.test/fhir", ScopesOnly: true})
 }
 
 func scopes(tb testing.TB, s string) smart.Scopes {
@@ -146,7 +147,7 @@ func TestDecide(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			a, err := pol.Decide(tt.p, tt.in, tt.types...)
+			a, err := pol.Decide(context.Background(), tt.p, tt.in, tt.types...)
 			if tt.err >= 0 {
 				if err == nil || fhir.KindOf(err) != tt.err {
 					t.Fatalf("err %v (kind %v), want kind %v", err, fhir.KindOf(err), tt.err)
@@ -176,11 +177,11 @@ func TestDecide(t *testing.T) {
 func TestForbiddenHints(t *testing.T) {
 	t.Parallel()
 	pol := newPolicy(t)
-	_, err := pol.Decide(&auth.Principal{Scopes: scopes(t, "patient/*.rs")}, auth.Read, "Observation")
+	_, err := pol.Decide(context.Background(), &auth.Principal{Scopes: scopes(t, "patient/*.rs")}, auth.Read, "Observation")
 	if err == nil || !strings.Contains(err.Error(), "patient in context") {
 		t.Errorf("patient scope without a patient: %v", err)
 	}
-	_, err = pol.Decide(&auth.Principal{Scopes: scopes(t, "user/*.rs")}, auth.Read, "Observation")
+	_, err = pol.Decide(context.Background(), &auth.Principal{Scopes: scopes(t, "user/*.rs")}, auth.Read, "Observation")
 	if err == nil || !strings.Contains(err.Error(), "fhirUser") {
 		t.Errorf("user scope without a fhirUser: %v", err)
 	}
@@ -193,7 +194,7 @@ func TestFilterCache(t *testing.T) {
 	t.Parallel()
 	pol := newPolicy(t)
 	p := &auth.Principal{Scopes: scopes(t, "system/*.rs?category=vital-signs")}
-	a, err := pol.Decide(p, auth.SearchType, "Observation")
+	a, err := pol.Decide(context.Background(), p, auth.SearchType, "Observation")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -212,7 +213,7 @@ func TestFilterCache(t *testing.T) {
 	if types["Patient"] {
 		t.Error("a rule for Patient, which has no category")
 	}
-	b, err := pol.Decide(p, auth.SearchType, "Observation")
+	b, err := pol.Decide(context.Background(), p, auth.SearchType, "Observation")
 	if err != nil {
 		t.Fatal(err)
 	}

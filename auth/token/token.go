@@ -150,7 +150,12 @@ type Claims struct {
 	// Operator is set when the token carries "operator": true and its
 	// issuer is trusted to grant it (Issuer.Operator).
 	Operator bool
-	Expiry   time.Time
+	// Organization is the Organization a backend client acts for
+	// ("Organization/12"), from the "organization" claim of an issuer
+	// trusted with Operator (the server's own, which sets it from the
+	// client's registration); empty otherwise.
+	Organization string
+	Expiry       time.Time
 }
 
 // Verifier checks bearer tokens against a fixed set of trusted issuers. It is
@@ -554,6 +559,9 @@ func (v *Verifier) verify(ctx context.Context, rawToken string) (*Claims, time.T
 			if err := json.Unmarshal(op, &c.Operator); err != nil {
 				return nil, time.Time{}, invalid("malformed claim operator", err)
 			}
+		}
+		if err := stringClaim(raw["organization"], &c.Organization); err != nil {
+			return nil, time.Time{}, invalid("malformed claim organization", err)
 		}
 	}
 	scopes, err := scopeText(raw[is.ScopeClaim])

@@ -6,105 +6,96 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"net"
 	"net/http"
-	"os"
-	"path/filepath"
+	"net/url"
+	"strings"
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
+	josejwt "github.com/go-jose/go-jose/v4/jwt"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/digitaleouder/ouder/auth/oauth"
+	"github.com/digitaleouder/ouder/store/postgres"
 )
 
-// benchIssuer is the token issuer of the suite: ouderd refuses every FHIR
-// request without a bearer token, so the suite runs a small OpenID
-// Connect issuer of its own (a discovery document and a key set on a
-// loopback port), tells ouderd to trust it (-trusted-issuers) and sends
-// its tokens. The tokens carry every system/ scope, so the scenarios
-// measure what authentication and the access decision cost a backend
-// client, the same SQL as without them.
-type benchIssuer struct {
-	srv *http.Server
-	url string
+// benchOperator is the suite's client of ouderd: ouderd refuses every FHIR
+// request without a bearer token, and its access policy lets a backend
+// client see only what the organisation it acts for may, so the suite
+// registers an operator backend client in ouderd's database (as
+// `ouderctl clients add -kind backend -operator` would) and gets its
+// tokens from ouderd's own token endpoint with a client assertion (SMART
+// Backend Services). The scenarios then measure what authentication and
+// the access decision cost an operator: the same SQL as without them.
+type benchOperator struct {
 	key *ecdsa.PrivateKey
 }
 
-// benchAudience is the audience of the suite's tokens.
-const benchAudience = "https://ouderbench.invalid/fhir"
+// benchClientID is the operator client the suite registers.
+const benchClientID = "ouderbench"
 
-// startIssuer starts the issuer on a free loopback port.
-func startIssuer() (*benchIssuer, error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+// registerOperator registers the suite's operator client in the database
+// dsn (ouderd's, migrated).
+func registerOperator(ctx context.Context, dsn string) (*benchOperator, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
 	if err != nil {
 		return nil, err
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	jwks, err := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &key.PublicKey, KeyID: benchClientID, Algorithm: string(jose.ES384), Use: "sig"}}})
 	if err != nil {
-		return nil, fmt.Errorf("token issuer: %w", err)
+		return nil, err
 	}
-	is := &benchIssuer{url: "http://" + ln.Addr().String(), key: key}
-	mux := http.NewServeMux()
-	writeJSON := func(w http.ResponseWriter, v any) {
-		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(v)
+	pool, err := pgxpool.New(ctx, dsn)
+	if err != nil {
+		return nil, fmt.Errorf("register the operator client: %w", err)
 	}
-	mux.HandleFunc("GET /.well-known/openid-configuration", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, map[string]any{
-			"issuer": is.url, "jwks_uri": is.url + "/jwks",
-			"authorization_endpoint": is.url + "/authorize", "token_endpoint": is.url + "/token",
-			"response_types_supported": []string{"code"}, "subject_types_supported": []string{"public"},
-			"id_token_signing_alg_values_supported": []string{"ES256"},
-		})
-	})
-	mux.HandleFunc("GET /jwks", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, map[string]any{"keys": []jose.JSONWebKey{{Key: key.Public(), KeyID: "bench", Algorithm: string(jose.ES256), Use: "sig"}}})
-	})
-	is.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = is.srv.Serve(ln) }()
-	return is, nil
+	defer pool.Close()
+	if err := oauth.AddClient(ctx, postgres.NewOAuth(pool), oauth.Client{
+		ID: benchClientID, Name: "ouderbench", Kind: oauth.Backend, Scope: "system/*.cruds", JWKS: jwks, Operator: true,
+	}, time.Now()); err != nil {
+		return nil, fmt.Errorf("register the operator client: %w", err)
+	}
+	return &benchOperator{key: key}, nil
 }
 
-// trustFile writes the -trusted-issuers file naming the issuer into dir.
-func (is *benchIssuer) trustFile(dir string) (string, error) {
-	b, err := json.Marshal([]map[string]string{{"url": is.url, "audience": benchAudience}})
-	if err != nil {
-		return "", err
-	}
-	path := filepath.Join(dir, "trusted-issuers.json")
-	return path, os.WriteFile(path, b, 0o600)
-}
-
-// token returns an access token with every system/ scope, valid for two
-// hours (longer than any suite).
-func (is *benchIssuer) token() (string, error) {
-	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: jose.JSONWebKey{Key: is.key, KeyID: "bench"}},
-		(&jose.SignerOptions{}).WithType("at+jwt"))
+// token returns a fresh access token from the server at origin (backend
+// tokens live five minutes: ask for one per scenario).
+func (op *benchOperator) token(ctx context.Context, origin string) (string, error) {
+	sig, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES384, Key: op.key}, (&jose.SignerOptions{}).WithType("JWT").WithHeader("kid", benchClientID))
 	if err != nil {
 		return "", err
 	}
 	now := time.Now()
-	payload, err := json.Marshal(map[string]any{
-		"iss": is.url, "sub": "ouderbench", "aud": benchAudience, "client_id": "ouderbench",
-		"scope": "system/*.cruds", "jti": rand.Text(), "iat": now.Unix(), "exp": now.Add(2 * time.Hour).Unix(),
-	})
+	assertion, err := josejwt.Signed(sig).Claims(map[string]any{
+		"iss": benchClientID, "sub": benchClientID, "aud": origin + "/oauth2/token",
+		"exp": now.Add(4 * time.Minute).Unix(), "jti": rand.Text(),
+	}).Serialize()
 	if err != nil {
 		return "", err
 	}
-	jws, err := signer.Sign(payload)
+	form := url.Values{
+		"grant_type":            {"client_credentials"},
+		"scope":                 {"system/*.cruds"},
+		"client_assertion_type": {"urn:ietf:params:oauth:client-assertion-type:jwt-bearer"},
+		"client_assertion":      {assertion},
+	}
+	req, err := http.NewRequestWithContext(ctx, "POST", origin+"/oauth2/token", strings.NewReader(form.Encode()))
 	if err != nil {
 		return "", err
 	}
-	return jws.CompactSerialize()
-}
-
-// close stops the issuer.
-func (is *benchIssuer) close(ctx context.Context) error {
-	if is == nil {
-		return nil
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return "", fmt.Errorf("operator token: %w", err)
 	}
-	if err := is.srv.Shutdown(ctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return err
+	defer res.Body.Close()
+	var tok struct {
+		AccessToken string `json:"access_token"`
+		Error       string `json:"error"`
 	}
-	return nil
+	if err := json.NewDecoder(res.Body).Decode(&tok); err != nil || res.StatusCode != http.StatusOK || tok.AccessToken == "" {
+		return "", fmt.Errorf("operator token: HTTP %d %s %v", res.StatusCode, tok.Error, err)
+	}
+	return tok.AccessToken, nil
 }

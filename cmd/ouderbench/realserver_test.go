@@ -45,7 +45,7 @@ func realFHIR(tb testing.TB) *httptest.Server {
 		Authenticate: func(*http.Request) (*auth.Principal, error) {
 			return &auth.Principal{Subject: "bench", Operator: true}, nil
 		},
-		Authorize:    policy.New(policy.Config{Registry: registry, Base: base}).Decide,
+		Authorize:    policy.New(policy.Config{Registry: registry, Base: base, Facts: store.PolicyResources}).Decide,
 		Store:        store,
 		Parser:       parser,
 		Searcher:     store,

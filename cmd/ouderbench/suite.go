@@ -260,7 +260,11 @@ func (o *suiteOptions) runStep(ctx context.Context, be *benchEnv, st suiteStep, 
 		"-concurrency", strconv.Itoa(o.concurrency), "-duration", o.duration.String(), "-warmup", o.warmup.String(),
 	}
 	if st.target != "raw" {
-		args = append(args, "-token", be.token)
+		tok, err := be.operator.token(ctx, be.ouderd.base)
+		if err != nil {
+			return nil, fmt.Errorf("%s on %s: %w", st.scenario, st.target, err)
+		}
+		args = append(args, "-token", tok)
 	}
 	for _, f := range r.flags {
 		if f == "ids.txt" {
@@ -314,8 +318,7 @@ type benchEnv struct {
 	cluster    *pgcluster.Cluster
 	admin      *pgx.Conn // superuser on the postgres database
 	ouderd     *ouderdProc
-	issuer     *benchIssuer // whose tokens ouderd accepts
-	token      string
+	operator   *benchOperator // the suite's client of ouderd
 	raw        *runningRaw
 	pgVersion  string
 	pgSettings [][2]string // name, value as the server reports them
@@ -373,18 +376,11 @@ func startBenchEnv(ctx context.Context, ouderd string, log *slog.Logger) (*bench
 	}
 	dsn := be.cluster.ConnString("ouder")
 	// ouderd migrates the database, so it starts first: the raw server
-	// needs its resources table.
-	if be.issuer, err = startIssuer(); err != nil {
+	// needs its resources table, the operator client ouderd's tables.
+	if be.ouderd, err = startOuderd(ctx, ouderd, dsn, filepath.Join(dir, "ouderd.log")); err != nil {
 		return be, err
 	}
-	trust, err := be.issuer.trustFile(dir)
-	if err != nil {
-		return be, err
-	}
-	if be.token, err = be.issuer.token(); err != nil {
-		return be, err
-	}
-	if be.ouderd, err = startOuderd(ctx, ouderd, dsn, filepath.Join(dir, "ouderd.log"), "OUDERD_TRUSTED_ISSUERS="+trust); err != nil {
+	if be.operator, err = registerOperator(ctx, dsn); err != nil {
 		return be, err
 	}
 	be.raw, err = startRaw(ctx, dsn+" pool_max_conns="+strconv.Itoa(poolConns), "127.0.0.1:0", log)
@@ -401,7 +397,6 @@ func (be *benchEnv) close(ctx context.Context) error {
 	if be.ouderd != nil {
 		errs = append(errs, be.ouderd.stop(ctx))
 	}
-	errs = append(errs, be.issuer.close(ctx))
 	if be.admin != nil {
 		be.admin.Close(ctx)
 	}

@@ -152,7 +152,7 @@ func newLoader(ctx context.Context, pool *pgxpool.Pool, base string) (*loader, e
 		Authenticate: func(*http.Request) (*auth.Principal, error) {
 			return &auth.Principal{Subject: "ouderctl", Operator: true}, nil
 		},
-		Authorize:        policy.New(policy.Config{Registry: registry, Base: base}).Decide,
+		Authorize:        policy.New(policy.Config{Registry: registry, Base: base, Facts: store.PolicyResources}).Decide,
 		Store:            store,
 		Parser:           parser,
 		Searcher:         store,

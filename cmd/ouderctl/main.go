@@ -10,6 +10,7 @@
 //	ouderctl clients ...   register, list and remove OAuth clients (oauth.go)
 //	ouderctl token ...     mint an access token in development mode (oauth.go)
 //	ouderctl keys ...      list or rotate the token signing keys (oauth.go)
+//	ouderctl audit verify  check the audit trail's hash chain (audit.go)
 package main
 
 import (
@@ -40,6 +41,7 @@ commands:
   clients   register, list and remove OAuth clients (clients add|list|remove)
   token     mint an access token for curl, development mode only (token -as WHO -scope "...")
   keys      list or rotate the token signing keys (keys list|rotate)
+  audit     check the audit trail's hash chain (audit verify; exit status 1 when tampered with)
 
 The database comes from -database-url or DATABASE_URL; without either, it is the
 private cluster a running ` + "`make run`" + ` (ouderd without DATABASE_URL) keeps under
@@ -56,6 +58,7 @@ var commandsWithArgs = map[string]func(ctx context.Context, args []string, dbURL
 	"clients": runClients,
 	"token":   runToken,
 	"keys":    runKeys,
+	"audit":   runAudit, // audit.go
 }
 
 func main() {

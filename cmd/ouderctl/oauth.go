@@ -33,6 +33,10 @@ flags of add:
   -jwks FILE                 the client's public keys (JWKS) for private_key_jwt
   -jwks-url URL              or where the client publishes them
   -operator                  tokens of this backend client have full access
+  -organization Organization/<id>
+                            the organisation a backend client acts for: it sees
+                            what that organisation's CareTeam memberships and
+                            Consents allow (see docs/access-policy.md)
 `
 
 const tokenUsage = `usage: ouderctl token -as <Type/id or client id> -scope "SCOPES" [-patient ID]
@@ -107,6 +111,7 @@ func runClients(ctx context.Context, args []string, dbURL string, _ func(string)
 		fs.StringVar(&jwksFile, "jwks", "", "")
 		fs.StringVar(&c.JWKSURL, "jwks-url", "", "")
 		fs.BoolVar(&c.Operator, "operator", false, "")
+		fs.StringVar(&c.Organization, "organization", "", "")
 	}
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
@@ -169,6 +174,9 @@ func runClients(ctx context.Context, args []string, dbURL string, _ func(string)
 			var notes []string
 			if c.Operator {
 				notes = append(notes, "operator")
+			}
+			if c.Organization != "" {
+				notes = append(notes, c.Organization)
 			}
 			if c.Dev {
 				notes = append(notes, "development")

@@ -45,11 +45,13 @@ func trustedIssuersFile(tb testing.TB) string {
 // TestExternalIssuer runs ouderd trusting an external authorization server
 // (configured through the environment, as an operator would) and checks
 // what its tokens may do end to end: a backend client with system scopes
-// writes, a patient app sees its own patient's data and nothing else, and
+// but no organisation (which an external issuer cannot name) may do
+// nothing, a parent's app sees their child's data and nothing else, and
 // the refusals carry the right status, challenge and OperationOutcome.
 func TestExternalIssuer(t *testing.T) {
 	t.Parallel()
-	p := startProc(t, "DATABASE_URL="+pgtest.URL(t))
+	db := pgtest.URL(t)
+	p := startProc(t, "DATABASE_URL="+db)
 	defer p.stop(t)
 	fhir := p.base + "/fhir"
 	is := testIssuer()
@@ -67,25 +69,35 @@ func TestExternalIssuer(t *testing.T) {
 	}
 
 	backend := as("system/Patient.cruds system/Observation.cruds", nil)
-	status, _, child := call(t, "POST", fhir+"/Patient", `{"resourceType":"Patient","birthDate":"2016-05-01"}`, backend)
-	if status != 201 {
-		t.Fatalf("create child: %d %v", status, child)
+	if status, _, _ := call(t, "POST", fhir+"/Patient", `{"resourceType":"Patient","birthDate":"2016-05-01"}`, backend); status != 403 {
+		t.Errorf("a backend client without organisation creates a Patient: %d, want 403", status)
 	}
-	childID := child["id"].(string)
-	status, _, other := call(t, "POST", fhir+"/Patient", `{"resourceType":"Patient","birthDate":"2015-01-01"}`, backend)
-	if status != 201 {
-		t.Fatalf("create other child: %d", status)
-	}
-	otherID := other["id"].(string)
-	for _, subject := range []string{childID, otherID} {
-		obs := `{"resourceType":"Observation","status":"final","code":{"text":"length"},"subject":{"reference":"Patient/` + subject + `"}}`
-		if status, _, _ := call(t, "POST", fhir+"/Observation", obs, backend); status != 201 {
-			t.Fatalf("create observation: %d", status)
+
+	// The family, written by the server's operator: a child with a
+	// parent in its team, and another child.
+	op := useOperator(t, fhir, db)
+	const childID, otherID = "kind1", "kind2"
+	for _, r := range [][2]string{
+		{"Patient/" + childID, `{"resourceType":"Patient","id":"kind1","birthDate":"2016-05-01"}`},
+		{"Patient/" + otherID, `{"resourceType":"Patient","id":"kind2","birthDate":"2015-01-01"}`},
+		{"RelatedPerson/ouder1", `{"resourceType":"RelatedPerson","id":"ouder1","patient":{"reference":"Patient/kind1"}}`},
+		{"Person/ouder1", `{"resourceType":"Person","id":"ouder1","link":[{"target":{"reference":"RelatedPerson/ouder1"}}]}`},
+		{"CareTeam/team1", `{"resourceType":"CareTeam","id":"team1","status":"active","subject":{"reference":"Patient/kind1"},"participant":[` +
+			`{"role":[{"coding":[{"system":"https://digitaleouder.nl/fhir/CodeSystem/team-role","code":"parent-with-authority"}]}],"member":{"reference":"RelatedPerson/ouder1"}}]}`},
+		{"Observation/obs1", `{"resourceType":"Observation","id":"obs1","status":"final","code":{"text":"length"},"subject":{"reference":"Patient/kind1"}}`},
+		{"Observation/obs2", `{"resourceType":"Observation","id":"obs2","status":"final","code":{"text":"length"},"subject":{"reference":"Patient/kind2"}}`},
+	} {
+		if status, _, body := call(t, "PUT", fhir+"/"+r[0], r[1], op); status != 201 {
+			t.Fatalf("create %s: %d %v", r[0], status, body)
 		}
 	}
 
-	// A patient app for the child: its own data only.
-	app := as("patient/*.rs", map[string]any{"patient": childID})
+	// Without a user, a patient app sees nothing; the parent's app sees
+	// the child's data only.
+	if status, _, _ := call(t, "GET", fhir+"/Patient/"+childID, "", as("patient/*.rs", map[string]any{"patient": childID})); status != 404 {
+		t.Errorf("patient app without a user reads the child: %d, want 404", status)
+	}
+	app := as("patient/*.rs", map[string]any{"patient": childID, "fhirUser": "Person/ouder1"})
 	status, _, bundle := call(t, "GET", fhir+"/Observation?_total=accurate", "", app)
 	if status != 200 || bundle["total"] != 1.0 {
 		t.Errorf("patient app search: %d total %v, want 1", status, bundle["total"])

@@ -95,8 +95,10 @@ func guideResource(tb testing.TB, rs []ig.Resource, typ, id string) []byte {
 // API, its SearchParameters in force, and a profile enforced.
 func TestGuideServed(t *testing.T) {
 	t.Parallel()
-	p := startProc(t, "DATABASE_URL="+pgtest.URL(t))
+	db := pgtest.URL(t)
+	p := startProc(t, "DATABASE_URL="+db)
 	base := p.base + "/fhir"
+	useOperator(t, base, db)
 	for _, q := range []string{
 		"StructureDefinition?url=" + url.QueryEscape(mapping.ProfileAgreement),
 		"StructureDefinition?url=" + url.QueryEscape(mapping.ParentalAuthorityExtension),

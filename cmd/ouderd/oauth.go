@@ -105,14 +105,15 @@ func (m *Main) startOAuth(ctx context.Context, store *postgres.Store, registry *
 	}
 	oauthStore := postgres.NewOAuth(m.pool)
 	as, err := oauth.New(ctx, oauth.Config{
-		Storage:   oauthStore,
-		Issuer:    u.Scheme + "://" + u.Host,
-		FHIRBase:  base,
-		Lookup:    lookup(store, registry, base),
-		Upstreams: upstreams,
-		Dev:       m.Config.OAuth.Dev,
-		Logger:    m.Logger,
-		KeyMaxAge: m.Config.OAuth.KeyMaxAge,
+		Storage:     oauthStore,
+		Issuer:      u.Scheme + "://" + u.Host,
+		FHIRBase:    base,
+		Lookup:      lookup(store, registry, base),
+		Upstreams:   upstreams,
+		Invitations: m.invites,
+		Dev:         m.Config.OAuth.Dev,
+		Logger:      m.Logger,
+		KeyMaxAge:   m.Config.OAuth.KeyMaxAge,
 	})
 	if err != nil {
 		return nil, err
@@ -166,7 +167,7 @@ func withOAuth(api http.Handler, as *oauth.Server) http.Handler {
 	}
 	h := as.Handler()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if strings.HasPrefix(r.URL.Path, "/oauth2/") || r.URL.Path == "/.well-known/openid-configuration" {
+		if strings.HasPrefix(r.URL.Path, "/oauth2/") || strings.HasPrefix(r.URL.Path, "/invite/") || r.URL.Path == "/.well-known/openid-configuration" {
 			h.ServeHTTP(w, r)
 			return
 		}

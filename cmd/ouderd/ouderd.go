@@ -48,6 +48,7 @@ type Config struct {
 	Demo                      bool          // -demo, OUDERD_DEMO
 	TrustedIssuers            string        // -trusted-issuers, OUDERD_TRUSTED_ISSUERS
 	OAuth                     OAuthConfig   // -dev, -oidc-providers, -key-max-age (oauth.go)
+	Mail                      MailConfig    // -smtp-url, -mail-from (mail.go)
 }
 
 // Main is the wired server: configuration, database, HTTP listener. Tests
@@ -70,6 +71,12 @@ type Main struct {
 	// own is the built-in authorization server, when it runs; it must be
 	// set before the API is built (Run), whose tokens it then issues.
 	own ownIssuer
+	// invites lets the authorization server's invitation pages reach the
+	// REST layer, which is built after it.
+	invites *invitations
+	// audit writes the audit records of reads, searches and refusals in
+	// batches; Close flushes it once no request is left.
+	audit *postgres.AuditWriter
 
 	done     chan struct{} // closed when serving stops for good
 	doneErr  error         // why, set before done is closed
@@ -165,6 +172,7 @@ func (m *Main) ParseFlags(args []string, getenv func(string) string) error {
 	if err := c.OAuth.registerOAuthFlags(fs, getenv); err != nil {
 		return err
 	}
+	c.Mail.registerMailFlags(fs, getenv)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -275,7 +283,11 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		return err
 	}
 	m.startBackground(store, parser, reload)
+	m.audit = store.NewAuditWriter(4096, func(err error) {
+		m.Logger.Error("audit trail", slog.String("error", err.Error()))
+	})
 	store.Base = base
+	m.invites = &invitations{}
 	as, err := m.startOAuth(ctx, store, builtin, base)
 	if err != nil {
 		return err
@@ -284,7 +296,23 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
-	decide := policy.New(policy.Config{Registry: live.Get, Base: base}).Decide
+	// The access policy reads its facts (care teams, Consents, ages)
+	// from the store per request, cached until a write of one of their
+	// types: this instance's writes say so after commit, every
+	// instance's through LISTEN/NOTIFY (Watch, stopped with the other
+	// background work).
+	pol := policy.New(policy.Config{Registry: live.Get, Base: base, Facts: store.PolicyResources, Logger: m.Logger})
+	store.OnPolicyChange = pol.Changed
+	watch, cancelWatch := context.WithCancel(context.Background())
+	stopOthers := m.stopBackground
+	m.stopBackground = func() {
+		cancelWatch()
+		if stopOthers != nil {
+			stopOthers()
+		}
+	}
+	go pol.Watch(watch, store)
+	decide := pol.Decide
 	apiConfig := rest.Config{
 		Authenticate: authenticate,
 		Authorize:    decide,
@@ -314,12 +342,19 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		ConditionalDeleteMultiple: m.Config.ConditionalDeleteMultiple,
 		Logger:                    m.Logger,
 		Version:                   version(),
+		Audit:                     m.audit,
 	}
 	apiConfig.WellKnown = as.SMARTConfiguration()
+	sender, err := m.mailSender()
+	if err != nil {
+		return err
+	}
+	apiConfig.SendInvitation = invitationSender(sender, as.Issuer())
 	api, err := rest.New(apiConfig)
 	if err != nil {
 		return err
 	}
+	m.invites.api = api
 	m.loadDemo(ctx, apiConfig)
 	m.srv = &http.Server{
 		Handler:           withOAuth(api.Routes(func(r *http.Request) error { return store.Ping(r.Context()) }), as),
@@ -414,6 +449,13 @@ func (m *Main) startBackground(store *postgres.Store, parser *conformance.Parser
 			case <-time.After(2 * time.Second):
 			}
 		}
+	})
+	// The audit trail's hash chain, sealed every second by one instance
+	// at a time (store/postgres/audit.go).
+	wg.Go(func() {
+		store.RunAuditSealer(ctx, time.Second, func(err error) {
+			m.Logger.Error("seal audit trail", slog.String("error", err.Error()))
+		})
 	})
 	// The planner's statistics, refreshed within seconds of a burst of
 	// writes (store/postgres/statistics.go).
@@ -531,6 +573,9 @@ func (m *Main) Close() error {
 	}
 	if m.pprof != nil {
 		errs = append(errs, m.pprof.Close())
+	}
+	if m.audit != nil {
+		m.audit.Close() // the records of the last requests
 	}
 	if m.stopBackground != nil {
 		m.stopBackground()

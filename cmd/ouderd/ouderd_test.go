@@ -20,6 +20,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/digitaleouder/ouder/store/pgcluster"
 	"github.com/digitaleouder/ouder/store/pgtest"
 )
 
@@ -142,8 +143,14 @@ func call(tb testing.TB, method, url, body string, headers ...string) (int, http
 		req.Header.Set(k, strings.TrimSpace(v))
 	}
 	if _, ok := req.Header["Authorization"]; !ok {
-		// A backend client of the test issuer, with every system scope.
-		req.Header.Set("Authorization", "Bearer "+testIssuer().Token(tb, testAudience, "system/*.cruds", nil))
+		if op, ok := operatorFor(url); ok {
+			// The server's operator (useOperator).
+			req.Header.Set("Authorization", op)
+		} else {
+			// A backend client of the test issuer, with every system
+			// scope: the access policy lets it see nothing.
+			req.Header.Set("Authorization", "Bearer "+testIssuer().Token(tb, testAudience, "system/*.cruds", nil))
+		}
 	}
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -200,6 +207,8 @@ func TestTwoInstances(t *testing.T) {
 	if t.Failed() {
 		return
 	}
+	useOperator(t, a.base, db)
+	useOperator(t, b.base, db)
 
 	conn, err := pgx.Connect(context.Background(), db)
 	if err != nil {
@@ -308,6 +317,7 @@ func TestPrivateCluster(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := startProc(t, "OUDERD_DATA_DIR="+dir)
+	useOperator(t, p.base, pgcluster.Running(filepath.Join(dir, "pgdata"), "ouder"))
 	status, _, created := call(t, "POST", p.base+"/fhir/Patient", `{"resourceType":"Patient","birthDate":"2016-05-01"}`)
 	if status != 201 {
 		t.Fatalf("create: %d %v", status, created)
@@ -322,6 +332,7 @@ func TestPrivateCluster(t *testing.T) {
 	}
 
 	p2 := startProc(t, "OUDERD_DATA_DIR="+dir)
+	useOperator(t, p2.base, pgcluster.Running(filepath.Join(dir, "pgdata"), "ouder"))
 	if status, _, got := call(t, "GET", p2.base+"/fhir/Patient/"+id, ""); status != 200 || got["birthDate"] != "2016-05-01" {
 		t.Errorf("read after restart: %d %v", status, got)
 	}
@@ -360,6 +371,7 @@ func TestDrainOnShutdown(t *testing.T) {
 	if err := m.Run(context.Background()); err != nil {
 		t.Fatal(err)
 	}
+	op := useOperator(t, "http://"+m.Addr()+"/fhir", m.Config.DatabaseURL)
 	body := `{"resourceType":"Patient","active":true}`
 	conn, err := net.Dial("tcp", m.Addr())
 	if err != nil {
@@ -367,8 +379,8 @@ func TestDrainOnShutdown(t *testing.T) {
 	}
 	defer conn.Close()
 	// Send the headers and half the body, then start the shutdown.
-	fmt.Fprintf(conn, "POST /fhir/Patient HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nContent-Type: application/fhir+json\r\nContent-Length: %d\r\n\r\n%s",
-		testIssuer().Token(t, testAudience, "system/Patient.c", nil), len(body), body[:10])
+	fmt.Fprintf(conn, "POST /fhir/Patient HTTP/1.1\r\nHost: x\r\n%s\r\nContent-Type: application/fhir+json\r\nContent-Length: %d\r\n\r\n%s",
+		op, len(body), body[:10])
 	time.Sleep(100 * time.Millisecond)
 	closed := make(chan error, 1)
 	go func() { closed <- m.Close() }()
@@ -460,7 +472,9 @@ func TestCustomSearchParameter(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { _ = m.Close() })
-		return "http://" + m.Addr() + "/fhir"
+		base := "http://" + m.Addr() + "/fhir"
+		useOperator(t, base, db)
+		return base
 	}
 	a, b := start(), start()
 	withEyes := func(colour string) string {

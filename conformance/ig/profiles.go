@@ -213,6 +213,17 @@ func profiles() []source {
 			},
 		},
 		{
+			url: mapping.ReplacesExtension, name: "Replaces", title: "Replaces", dutch: "vervangt", typ: "Extension",
+			description: "On a proposed Consent: the Consent it replaces. When the dossierhouder approves the proposal, the replaced Consent becomes inactive (a CarePlan says the same with CarePlan.replaces).",
+			context:     []string{"Consent"},
+			diff: []sd.Element{
+				root("Extension", "The Consent this proposal replaces"),
+				card("Extension.extension", 0, "0"),
+				{ID: "Extension.url", FixedURI: mapping.ReplacesExtension},
+				ref("Extension.value[x]", 1, "1", mapping.ProfileGrant),
+			},
+		},
+		{
 			url: mapping.ProfileParent, name: "DOParent", title: "Parent or carer", dutch: "ouder / verzorger", typ: "RelatedPerson",
 			description: "A parent or carer of one child: one RelatedPerson per child, with the parental-authority extension. The parent's login identity is a Person linking their RelatedPersons.",
 			diff: []sd.Element{
@@ -429,7 +440,8 @@ func profiles() []source {
 			description: "A permission: it grants one actor some interactions on sections of a child's record, and optionally only on some items, for a period. Nothing is shared unless a Consent permits it (policy rule OPTIN). A grant is proposed and takes effect when the dossierhouder approves it.",
 			diff: []sd.Element{
 				root("Consent", "A permission on a child's record",
-					inv("do-grant-1", "A grant names at least one section or item", "provision.code.exists() or provision.data.exists()")),
+					inv("do-grant-1", "A grant names at least one section or item", "provision.code.exists() or provision.data.exists()"),
+					inv("do-grant-2", "Nested provisions are exceptions that deny, one level deep", "provision.provision.where(type != 'deny' or provision.exists()).empty()")),
 				pattern("Consent.scope", 1, "1", mapping.Coding{System: mapping.ConsentScopeSystem, Code: mapping.ConsentScopePrivacy}),
 				slicedByPattern("Consent.category", 1, "The LOINC patient-consent category"),
 				slice("Consent.category", "patientConsent", 1, "1", mapping.Coding{System: mapping.LOINCSystem, Code: mapping.LOINCPatientConsent}, "Patient consent"),
@@ -444,7 +456,6 @@ func profiles() []source {
 				bound(required("Consent.provision.action"), "grantable-interaction", "What the grantee may do; never approve"),
 				bound(sd.Element{ID: "Consent.provision.code"}, "record-section", "The sections granted"),
 				fixedCode("Consent.provision.data.meaning", "dependents"),
-				card("Consent.provision.provision", 0, "0"),
 			},
 		},
 		{
@@ -496,15 +507,19 @@ func profiles() []source {
 		},
 		{
 			url: mapping.ProfileInvitation, name: "DOInvitation", title: "Invitation", dutch: "uitnodiging", typ: "Task",
-			description: "An invitation of a helper into a child's team: a proposal for the dossierhouder, who adds the helper to the CareTeam.",
+			description: "An invitation of a helper into a child's team by e-mail, made by a parent with authority or the dossierhouder ($invite): focus the child's team, owner the invitee's Practitioner, the expiry in restriction.period.end, the e-mail address, role and proposed Consent as inputs, and the hash of the acceptance token as identifier (never the token). Its businessStatus says how far it got; the server adds the invitee to the team when they accept.",
 			diff: []sd.Element{
 				root("Task", "An invitation of a helper"),
+				one("Task.identifier"),
+				bound(one("Task.businessStatus"), "invitation-status", "How far the invitation got"),
 				pattern("Task.code", 1, "1", mapping.TaskInvitation.Coding()),
 				fixedCode("Task.intent", "proposal"),
-				ref("Task.focus", 1, "1", "CareTeam"),
+				ref("Task.focus", 1, "1", mapping.ProfileCareTeam),
 				ref("Task.for", 1, "1", mapping.ProfileChild),
 				ref("Task.requester", 1, "1", people...),
-				ref("Task.owner", 0, "1", mapping.ProfileDossierhouder, mapping.ProfileDossierhouderRole),
+				ref("Task.owner", 1, "1", "Practitioner"),
+				short(one("Task.restriction.period.end"), "When the invitation expires"),
+				bound(required("Task.input.type"), "invitation-input", "E-mail address, role, proposed grant"),
 			},
 		},
 		{

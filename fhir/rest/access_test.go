@@ -58,14 +58,60 @@ func operator(tb testing.TB, is *tokentest.Issuer) string {
 // accessFixture is the data the scope matrix runs on (see its file).
 var accessFixture = []struct{ path, body string }{
 	{"Practitioner/doc", `{"resourceType":"Practitioner","id":"doc","name":[{"family":"Dokter"}]}`},
+	{"Organization/ecd", `{"resourceType":"Organization","id":"ecd","name":"Jeugdzorg ECD"}`},
 	{"Patient/pa", `{"resourceType":"Patient","id":"pa","birthDate":"2016-05-01"}`},
-	{"Patient/pb", `{"resourceType":"Patient","id":"pb","birthDate":"2015-01-01","generalPractitioner":[{"reference":"Practitioner/doc"}]}`},
+	{"Patient/pb", `{"resourceType":"Patient","id":"pb","birthDate":"2012-01-01","generalPractitioner":[{"reference":"Practitioner/doc"}]}`},
 	{"RelatedPerson/rpa", `{"resourceType":"RelatedPerson","id":"rpa","patient":{"reference":"Patient/pa"}}`},
+	{"RelatedPerson/rpb", `{"resourceType":"RelatedPerson","id":"rpb","patient":{"reference":"Patient/pb"}}`},
 	{"Person/parent", `{"resourceType":"Person","id":"parent","link":[{"target":{"reference":"RelatedPerson/rpa"}}]}`},
-	{"Condition/ca", `{"resourceType":"Condition","id":"ca","subject":{"reference":"Patient/pa"}}`},
+	{"Condition/ca", `{"resourceType":"Condition","id":"ca","subject":{"reference":"Patient/pa"},"code":{"text":"Lezen"},` +
+		`"clinicalStatus":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/condition-clinical","code":"active"}]},"category":[` +
+		`{"coding":[{"system":"https://digitaleouder.nl/fhir/CodeSystem/condition-category","code":"help-question"}]},` +
+		`{"coding":[{"system":"https://digitaleouder.nl/fhir/CodeSystem/plan-category","code":"child-plan"}]}]}`},
+	{"Condition/cb", `{"resourceType":"Condition","id":"cb","subject":{"reference":"Patient/pb"},"code":{"text":"Rekenen"},` +
+		`"clinicalStatus":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/condition-clinical","code":"resolved"}]},"category":[` +
+		`{"coding":[{"system":"https://digitaleouder.nl/fhir/CodeSystem/condition-category","code":"help-question"}]},` +
+		`{"coding":[{"system":"https://digitaleouder.nl/fhir/CodeSystem/plan-category","code":"child-plan"}]}]}`},
 	{"Observation/oa1", obsJSON("oa1", "pa", "vital-signs", "RelatedPerson/rpa")},
 	{"Observation/oa2", obsJSON("oa2", "pa", "laboratory", "Practitioner/doc")},
 	{"Observation/ob1", obsJSON("ob1", "pb", "vital-signs", "Practitioner/doc")},
+	// The teams: rpa is pa's parent with authority; pb (14) has own
+	// access, rpb is their parent and doc their dossierhouder; the ECD
+	// organisation is in both teams and consented for the child plans.
+	{"CareTeam/ta", teamJSON("ta", "pa", "RelatedPerson/rpa parent-with-authority", "Organization/ecd ecd-system")},
+	{"CareTeam/tb", teamJSON("tb", "pb", "Patient/pb child", "RelatedPerson/rpb parent-with-authority",
+		"Practitioner/doc dossierhouder", "Organization/ecd ecd-system")},
+	{"Consent/cea", consentJSON("cea", "pa", "Organization/ecd", "RelatedPerson/rpa", "personal-details child-plan")},
+	{"Consent/ceb", consentJSON("ceb", "pb", "Organization/ecd", "Patient/pb RelatedPerson/rpb", "personal-details child-plan")},
+}
+
+// teamJSON is an active CareTeam for patient with members ("Type/id role").
+func teamJSON(id, patient string, members ...string) string {
+	var ps []string
+	for _, m := range members {
+		ref, role, _ := strings.Cut(m, " ")
+		ps = append(ps, `{"role":[{"coding":[{"system":"https://digitaleouder.nl/fhir/CodeSystem/team-role","code":"`+role+`"}]}],"member":{"reference":"`+ref+`"}}`)
+	}
+	return `{"resourceType":"CareTeam","id":"` + id + `","status":"active","subject":{"reference":"Patient/` + patient + `"},"participant":[` + strings.Join(ps, ",") + `]}`
+}
+
+// consentJSON is an active grant of read on sections (space-separated)
+// of patient's record to actor, given by performers (space-separated).
+func consentJSON(id, patient, actor, performers, sections string) string {
+	var by, codes []string
+	for _, p := range strings.Fields(performers) {
+		by = append(by, `{"reference":"`+p+`"}`)
+	}
+	for _, s := range strings.Fields(sections) {
+		codes = append(codes, `{"coding":[{"system":"https://digitaleouder.nl/fhir/CodeSystem/record-section","code":"`+s+`"}]}`)
+	}
+	return `{"resourceType":"Consent","id":"` + id + `","status":"active",` +
+		`"scope":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/consentscope","code":"patient-privacy"}]},` +
+		`"category":[{"coding":[{"system":"http://loinc.org","code":"59284-0"}]}],"patient":{"reference":"Patient/` + patient + `"},` +
+		`"performer":[` + strings.Join(by, ",") + `],` +
+		`"policyRule":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/v3-ActCode","code":"OPTIN"}]},` +
+		`"provision":{"type":"permit","actor":[{"role":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/v3-ParticipationType","code":"IRCP"}]},"reference":{"reference":"` + actor + `"}}],` +
+		`"action":[{"coding":[{"system":"https://digitaleouder.nl/fhir/CodeSystem/interaction","code":"read"}]}],"code":[` + strings.Join(codes, ",") + `]}}`
 }
 
 // obsJSON is an Observation of patient in category, by performer
@@ -101,20 +147,23 @@ func bundle(typ string, entries ...[2]string) string {
 // accessBodies are the request bodies of the scope matrix, by name.
 var accessBodies = map[string]string{
 	"obs-pa-vital":   obsJSON("", "pa", "vital-signs", ""),
-	"obs-pa-lab":     obsJSON("", "pa", "laboratory", ""),
-	"obs-pb-vital":   obsJSON("", "pb", "vital-signs", ""),
+	"obs-pa-lab":     obsJSON("", "pa", "laboratory", "RelatedPerson/rpa"),
+	"obs-pb-vital":   obsJSON("", "pb", "vital-signs", "RelatedPerson/rpa"),
 	"obs-pa-by-rpa":  obsJSON("", "pa", "vital-signs", "RelatedPerson/rpa"),
 	"put-oa1-pa":     obsJSON("oa1", "pa", "vital-signs", ""),
+	"put-oa1-by-rpa": obsJSON("oa1", "pa", "vital-signs", "RelatedPerson/rpa"),
+	"put-oa1-pb-rpa": obsJSON("oa1", "pb", "vital-signs", "RelatedPerson/rpa"),
+	"put-new1-rpa":   obsJSON("new1", "pa", "vital-signs", "RelatedPerson/rpa"),
 	"put-oa2-pa":     obsJSON("oa2", "pa", "laboratory", ""),
 	"put-oa2-pb":     obsJSON("oa2", "pb", "laboratory", ""),
 	"put-ob1-pa":     obsJSON("ob1", "pa", "vital-signs", ""),
 	"put-new1-pa":    obsJSON("new1", "pa", "vital-signs", ""),
 	"put-new1-pb":    obsJSON("new1", "pb", "vital-signs", ""),
 	"patch-status":   `[{"op":"replace","path":"/status","value":"amended"}]`,
-	"tx-pa-pb":       bundle("transaction", [2]string{"POST Observation", obsJSON("", "pa", "vital-signs", "")}, [2]string{"POST Observation", obsJSON("", "pb", "vital-signs", "")}),
-	"tx-pa-read-ob1": bundle("transaction", [2]string{"POST Observation", obsJSON("", "pa", "vital-signs", "")}, [2]string{"GET Observation/ob1", ""}),
-	"tx-pa-read-oa1": bundle("transaction", [2]string{"POST Observation", obsJSON("", "pa", "vital-signs", "")}, [2]string{"GET Observation/oa1", ""}),
-	"batch-pa-pb":    bundle("batch", [2]string{"POST Observation", obsJSON("", "pa", "vital-signs", "")}, [2]string{"POST Observation", obsJSON("", "pb", "vital-signs", "")}, [2]string{"GET Observation/oa1", ""}, [2]string{"GET Observation/ob1", ""}),
+	"tx-pa-pb":       bundle("transaction", [2]string{"POST Observation", obsJSON("", "pa", "vital-signs", "RelatedPerson/rpa")}, [2]string{"POST Observation", obsJSON("", "pb", "vital-signs", "")}),
+	"tx-pa-read-ob1": bundle("transaction", [2]string{"POST Observation", obsJSON("", "pa", "vital-signs", "RelatedPerson/rpa")}, [2]string{"GET Observation/ob1", ""}),
+	"tx-pa-read-oa1": bundle("transaction", [2]string{"POST Observation", obsJSON("", "pa", "vital-signs", "RelatedPerson/rpa")}, [2]string{"GET Observation/oa1", ""}),
+	"batch-pa-pb":    bundle("batch", [2]string{"POST Observation", obsJSON("", "pa", "vital-signs", "RelatedPerson/rpa")}, [2]string{"POST Observation", obsJSON("", "pb", "vital-signs", "")}, [2]string{"GET Observation/oa1", ""}, [2]string{"GET Observation/ob1", ""}),
 	"batch-reads":    bundle("batch", [2]string{"GET Observation/oa1", ""}, [2]string{"GET Observation/ob1", ""}, [2]string{"GET Patient/pb", ""}, [2]string{"GET Observation?category=vital-signs", ""}),
 }
 
@@ -196,7 +245,8 @@ func readMatrix(tb testing.TB, path string) []matrixRow {
 	return rows
 }
 
-// claimsOf reads the claims column: patient=..., fhirUser=... or -.
+// claimsOf reads the claims column: patient=..., fhirUser=...,
+// organization=..., operator=true or -.
 func claimsOf(tb testing.TB, s string) map[string]any {
 	tb.Helper()
 	out := map[string]any{}
@@ -207,6 +257,10 @@ func claimsOf(tb testing.TB, s string) map[string]any {
 		k, v, ok := strings.Cut(kv, "=")
 		if !ok {
 			tb.Fatalf("claim %q", kv)
+		}
+		if v == "true" {
+			out[k] = true // operator=true
+			continue
 		}
 		out[k] = v
 	}
@@ -314,7 +368,7 @@ func TestAccessPaging(t *testing.T) {
 	t.Parallel()
 	is := tokentest.New(t)
 	ts := newAccessServer(t, is)
-	tok := bearer(is.Token(t, testAudience, "patient/Observation.rs", map[string]any{"patient": "pa"}))
+	tok := bearer(is.Token(t, testAudience, "patient/Observation.rs", map[string]any{"patient": "pa", "fhirUser": "Person/parent"}))
 	var got []string
 	next := "/fhir/Observation?_count=1&_total=accurate"
 	for pages := 0; next != ""; pages++ {
@@ -460,8 +514,8 @@ func TestConditionalCreateHidden(t *testing.T) {
 	t.Parallel()
 	is := tokentest.New(t)
 	ts := newAccessServer(t, is)
-	app := bearer(is.Token(t, testAudience, "patient/Observation.crs", map[string]any{"patient": "pa"}))
-	body := obsJSON("", "pa", "vital-signs", "")
+	app := bearer(is.Token(t, testAudience, "patient/Observation.crs", map[string]any{"patient": "pa", "fhirUser": "Person/parent"}))
+	body := obsJSON("", "pa", "vital-signs", "RelatedPerson/rpa")
 	res := ts.do(t, "POST", "/fhir/Observation", body, app, "If-None-Exist: _id=ob1")
 	if res.status != http.StatusCreated || res.json(t)["id"] == "ob1" {
 		t.Errorf("criteria matching a hidden resource: %d %s, want 201 and a new resource", res.status, res.body)
@@ -469,5 +523,79 @@ func TestConditionalCreateHidden(t *testing.T) {
 	res = ts.do(t, "POST", "/fhir/Observation", body, app, "If-None-Exist: _id=oa1")
 	if res.status != http.StatusOK || res.json(t)["id"] != "oa1" {
 		t.Errorf("criteria matching a visible resource: %d %s, want 200 and oa1", res.status, res.body)
+	}
+}
+
+// TestPolicyFreshness: a Consent revoked or a membership removed takes
+// effect on the next request of a token issued before, on the server that
+// wrote the change and on another server on the same database (which
+// hears of it through LISTEN/NOTIFY and drops what it cached).
+func TestPolicyFreshness(t *testing.T) {
+	t.Parallel()
+	is := tokentest.New(t)
+	ts := newAccessServer(t, is)
+	other := newServerOn(t, ts.pool, withTokens(t, is, nil))
+	op := operator(t, is)
+	ecd := bearer(is.Token(t, testAudience, "system/*.rs", map[string]any{"organization": "Organization/ecd"}))
+	parent := bearer(is.Token(t, testAudience, "patient/*.rs", map[string]any{"patient": "pa", "fhirUser": "Person/parent"}))
+	status := func(srv *testServer, path, tok string) int {
+		t.Helper()
+		return srv.do(t, "GET", "/fhir"+path, "", tok).status
+	}
+	put := func(srv *testServer, path, body string) {
+		t.Helper()
+		if res := srv.do(t, "PUT", "/fhir/"+path, body, op); res.status >= 300 {
+			t.Fatalf("PUT %s: %d %s", path, res.status, res.body)
+		}
+	}
+	// eventually waits until the other server shows want: notifications
+	// are delivered asynchronously (typically within milliseconds); the
+	// bound only keeps a broken listener from hanging the test.
+	eventually := func(path, tok string, want int) {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for status(other, path, tok) != want {
+			if time.Now().After(deadline) {
+				t.Fatalf("the other server still answers %s with %d, want %d", path, status(other, path, tok), want)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	// Both servers have decided (and cached) before the changes.
+	for _, srv := range []*testServer{ts, other} {
+		if got := status(srv, "/Condition/ca", ecd); got != 200 {
+			t.Fatalf("before: ECD reads Condition/ca: %d", got)
+		}
+		if got := status(srv, "/Observation/oa1", parent); got != 200 {
+			t.Fatalf("before: the parent reads Observation/oa1: %d", got)
+		}
+	}
+	revoked := strings.Replace(consentJSON("cea", "pa", "Organization/ecd", "RelatedPerson/rpa", "personal-details child-plan"), `"status":"active"`, `"status":"inactive"`, 1)
+	put(ts, "Consent/cea", revoked)
+	if got := status(ts, "/Condition/ca", ecd); got != 404 {
+		t.Errorf("after revoking the Consent, the ECD still reads Condition/ca: %d", got)
+	}
+	if got := status(ts, "/Condition/cb", ecd); got != 200 {
+		t.Errorf("the other Consent stays in force: Condition/cb %d", got)
+	}
+	eventually("/Condition/ca", ecd, 404)
+
+	put(ts, "CareTeam/ta", teamJSON("ta", "pa", "Organization/ecd ecd-system"))
+	if got := status(ts, "/Observation/oa1", parent); got != 404 {
+		t.Errorf("after removing the membership, the parent still reads Observation/oa1: %d", got)
+	}
+	eventually("/Observation/oa1", parent, 404)
+
+	// And back, written on the other server this time.
+	put(other, "CareTeam/ta", teamJSON("ta", "pa", "RelatedPerson/rpa parent-with-authority", "Organization/ecd ecd-system"))
+	if got := status(other, "/Observation/oa1", parent); got != 200 {
+		t.Errorf("after restoring the membership, the parent reads Observation/oa1: %d", got)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for status(ts, "/Observation/oa1", parent) != 200 {
+		if time.Now().After(deadline) {
+			t.Fatal("the first server did not hear of the restored membership")
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }

@@ -101,6 +101,7 @@ type entry struct {
 	msg     string         // what happened, for Prefer: return=OperationOutcome
 	read    *entryRecorder // the answer of a GET or HEAD
 	access  *search.Access // what a write entry may do (decide)
+	audit   *interaction   // its audit record and Provenance (audit.go)
 }
 
 // cutLast slices s around the last sep.
@@ -152,6 +153,7 @@ func (s *Server) bundle(w http.ResponseWriter, r *http.Request) error {
 	if err := json.Unmarshal(body, &b); err != nil {
 		return fhir.Errorf(fhir.Invalid, "Bundle", "the body is not a Bundle: %v", err)
 	}
+	noteBundle(r.Context(), b.Type)
 	if b.ResourceType != "Bundle" {
 		return fhir.Errorf(fhir.Invalid, "Bundle", "POST to the base takes a transaction or batch Bundle, not a %q", b.ResourceType)
 	}
@@ -343,7 +345,7 @@ func (s *Server) decide(ctx context.Context, e *entry) error {
 	if e.isRead() {
 		return nil
 	}
-	a, err := s.authorize(auth.PrincipalFrom(ctx), entryInteractions[e.method], e.typ)
+	a, err := s.authorize(ctx, auth.PrincipalFrom(ctx), entryInteractions[e.method], e.typ)
 	if err != nil {
 		return atEntry(err, e.n)
 	}
@@ -352,12 +354,17 @@ func (s *Server) decide(ctx context.Context, e *entry) error {
 }
 
 // in returns ctx with the entry's access, for the store.
-func (e *entry) in(ctx context.Context) context.Context { return search.WithAccess(ctx, e.access) }
+func (e *entry) in(ctx context.Context) context.Context {
+	return withAudit(search.WithAccess(ctx, e.access), e.audit)
+}
 
 // transaction runs a transaction's entries and returns the
 // transaction-response Bundle.
 func (s *Server) transaction(r *http.Request, entries []*entry) ([]byte, error) {
 	for _, e := range entries {
+		if err := s.beginEntry(r.Context(), e); err != nil {
+			return nil, err
+		}
 		if err := s.decide(r.Context(), e); err != nil {
 			return nil, err
 		}
@@ -367,6 +374,9 @@ func (s *Server) transaction(r *http.Request, entries []*entry) ([]byte, error) 
 	}
 	if err := s.runEntries(r.Context(), entries); err != nil {
 		return nil, err
+	}
+	for _, e := range entries {
+		s.finishEntry(r.Context(), e, nil)
 	}
 	b := &bundle{typ: "transaction-response", total: -1, now: s.now()}
 	prefer := preferOf(r)
@@ -391,6 +401,9 @@ func (s *Server) batch(r *http.Request, entries []*entry, errs []error) []byte {
 	for i, e := range entries {
 		err := errs[i]
 		if err == nil {
+			err = s.beginEntry(ctx, e)
+		}
+		if err == nil {
 			err = s.decide(ctx, e)
 		}
 		if err == nil {
@@ -413,6 +426,7 @@ func (s *Server) batch(r *http.Request, entries []*entry, errs []error) []byte {
 				err = s.runEntries(ctx, []*entry{e})
 			}
 		}
+		s.finishEntry(ctx, e, err)
 		if err != nil {
 			fe := s.clientError(ctx, err)
 			info := fe.Kind.Info()
@@ -447,7 +461,7 @@ func (s *Server) runEntries(ctx context.Context, entries []*entry) error {
 // otherwise start a transaction of its own), runs in tx.
 func (s *Server) in(tx TxStore) *Server {
 	c := *s
-	c.store, c.searcher, c.tx = tx, tx, within{tx}
+	c.store, c.searcher, c.tx = noting{tx}, notingSearcher{tx}, within{tx}
 	return &c
 }
 
@@ -553,7 +567,9 @@ func (r *run) delete(ctx context.Context, e *entry) error {
 		return nil
 	}
 	r.bases = append(r.bases, oldSearchParamBases(ctx, r.tx, e.typ, e.id)...)
-	out, err := r.tx.Delete(ctx, e.typ, e.id, e.ifMatch)
+	out, err := r.s.governedWrite(ctx, r.tx, e.typ, e.id, nil, func(ctx context.Context, st fhir.Store) (fhir.Outcome, error) {
+		return st.Delete(ctx, e.typ, e.id, e.ifMatch)
+	})
 	if err != nil {
 		return err
 	}
@@ -753,18 +769,20 @@ func (r *run) write(ctx context.Context, e *entry) error {
 		return inResource(err, e.n)
 	}
 	w := fhir.Write{Type: e.typ, ID: e.id, Render: e.res.Render, Index: e.res.Index}
+	var store storeWrite
 	switch e.method {
 	case http.MethodPost:
-		e.out, err = r.tx.Create(ctx, w)
+		store = func(ctx context.Context, st fhir.Store) (fhir.Outcome, error) { return st.Create(ctx, w) }
 	case http.MethodPut:
 		bases = append(bases, oldSearchParamBases(ctx, r.tx, e.typ, e.id)...)
 		w.IfMatch = e.ifMatch
-		e.out, err = r.tx.Update(ctx, w)
+		store = func(ctx context.Context, st fhir.Store) (fhir.Outcome, error) { return st.Update(ctx, w) }
 	case http.MethodPatch:
 		bases = append(bases, oldSearchParamBases(ctx, r.tx, e.typ, e.id)...)
 		w.IfMatch = e.version
-		e.out, err = r.tx.Update(ctx, w)
+		store = func(ctx context.Context, st fhir.Store) (fhir.Outcome, error) { return st.Update(ctx, w) }
 	}
+	e.out, err = r.s.governedWrite(ctx, r.tx, e.typ, e.id, e.body, store)
 	if err != nil {
 		return atEntry(err, e.n)
 	}
@@ -827,7 +845,7 @@ func (s *Server) entryRoutes() http.Handler {
 	bind := func(in auth.Interaction, m method) http.HandlerFunc {
 		return func(w http.ResponseWriter, r *http.Request) {
 			rec := w.(*entryRecorder)
-			if err := s.decided(in, m)(rec.srv, w, r); err != nil {
+			if err := s.audited(in, s.decided(in, m))(rec.srv, w, r); err != nil {
 				rec.err = err
 			}
 		}

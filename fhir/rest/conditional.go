@@ -180,7 +180,10 @@ func (s *Server) conditionalUpdate(w http.ResponseWriter, r *http.Request) error
 			return err
 		}
 		bases = append(bases, oldSearchParamBases(r.Context(), tx, typ, id)...)
-		out, err = tx.Update(r.Context(), fhir.Write{Type: typ, ID: id, IfMatch: in.version, Render: in.res.Render, Index: in.res.Index})
+		write := fhir.Write{Type: typ, ID: id, IfMatch: in.version, Render: in.res.Render, Index: in.res.Index}
+		out, err = s.governedWrite(r.Context(), tx, typ, id, in.body, func(ctx context.Context, st fhir.Store) (fhir.Outcome, error) {
+			return st.Update(ctx, write)
+		})
 		return err
 	})
 	if err != nil {
@@ -211,7 +214,9 @@ func (s *Server) conditionalDeletes(ctx context.Context, tx TxStore, q *search.Q
 	}
 	for _, m := range matches {
 		bases = append(bases, oldSearchParamBases(ctx, tx, m.Type, m.ID)...)
-		out, err := tx.Delete(ctx, m.Type, m.ID, ifMatch)
+		out, err := s.governedWrite(ctx, tx, m.Type, m.ID, nil, func(ctx context.Context, st fhir.Store) (fhir.Outcome, error) {
+			return st.Delete(ctx, m.Type, m.ID, ifMatch)
+		})
 		if err != nil {
 			return nil, nil, err
 		}

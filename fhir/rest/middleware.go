@@ -129,6 +129,7 @@ func (s *Server) authenticated(next http.Handler) http.Handler {
 				// Not the client's fault: the operator needs to know.
 				s.log.WarnContext(r.Context(), "token cannot be checked", slog.String("request_id", RequestID(r.Context())), slog.String("error", err.Error()))
 			}
+			s.unauthenticated(r, err) // audit.go
 			s.writeError(w, r, err)
 			return
 		}
@@ -166,7 +167,7 @@ func (s *Server) decided(in auth.Interaction, m method) method {
 
 // access returns ctx with the caller's access for interaction in on types.
 func (s *Server) access(ctx context.Context, in auth.Interaction, types ...string) (context.Context, error) {
-	a, err := s.authorize(auth.PrincipalFrom(ctx), in, types...)
+	a, err := s.authorize(ctx, auth.PrincipalFrom(ctx), in, types...)
 	if err != nil {
 		return nil, err
 	}

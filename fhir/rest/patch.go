@@ -124,9 +124,15 @@ func (s *Server) patched(ctx context.Context, st fhir.Store, typ, id string, ifM
 	return fhir.Write{Type: typ, ID: id, IfMatch: cur.VersionID, Render: res.Render, Index: res.Index}, body, nil
 }
 
-// patchOne patches typ/id in st and writes the result. Without If-Match, a
-// concurrent write between the read and the write makes it start again.
-func (s *Server) patchOne(ctx context.Context, st fhir.Store, typ, id string, ifMatch int64, p patchDoc) (out fhir.Outcome, bases []string, err error) {
+// patchOne patches typ/id in tx (nil: the server's store, outside a
+// transaction) and writes the result, under the approval workflow for the
+// types it governs. Without If-Match, a concurrent write between the read
+// and the write makes it start again.
+func (s *Server) patchOne(ctx context.Context, tx TxStore, typ, id string, ifMatch int64, p patchDoc) (out fhir.Outcome, bases []string, err error) {
+	st := s.store
+	if tx != nil {
+		st = tx
+	}
 	for attempt := 1; ; attempt++ {
 		w, body, err := s.patched(ctx, st, typ, id, ifMatch, p)
 		if err != nil {
@@ -136,7 +142,9 @@ func (s *Server) patchOne(ctx context.Context, st fhir.Store, typ, id string, if
 			return out, nil, err
 		}
 		bases = append(bases, oldSearchParamBases(ctx, st, typ, id)...)
-		out, err = st.Update(ctx, w)
+		out, err = s.governedWrite(ctx, tx, typ, id, body, func(ctx context.Context, st fhir.Store) (fhir.Outcome, error) {
+			return st.Update(ctx, w)
+		})
 		if ifMatch == 0 && attempt < maxPatchAttempts && fhir.IsKind(err, fhir.PreconditionFailed) {
 			continue
 		}
@@ -158,7 +166,7 @@ func (s *Server) patch(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	out, bases, err := s.patchOne(r.Context(), s.store, typ, id, version, p)
+	out, bases, err := s.patchOne(r.Context(), nil, typ, id, version, p)
 	if err != nil {
 		return err
 	}

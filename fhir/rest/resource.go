@@ -180,7 +180,9 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request) error {
 		}
 		var out fhir.Outcome
 		err = s.tx.Transaction(r.Context(), func(tx TxStore) (err error) {
-			out, err = conditionalCreate(r.Context(), tx, q, write)
+			out, err = s.governedWrite(r.Context(), tx, typ, "", body, func(ctx context.Context, st fhir.Store) (fhir.Outcome, error) {
+				return conditionalCreate(ctx, tx, q, write)
+			})
 			return err
 		})
 		if err != nil {
@@ -192,7 +194,9 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request) error {
 		}
 		return s.created(w, r, out, bases)
 	}
-	out, err := s.store.Create(r.Context(), write)
+	out, err := s.governedWrite(r.Context(), nil, typ, "", body, func(ctx context.Context, st fhir.Store) (fhir.Outcome, error) {
+		return st.Create(ctx, write)
+	})
 	if err != nil {
 		return err
 	}
@@ -224,7 +228,10 @@ func (s *Server) update(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	bases := append(in.bases, oldSearchParamBases(r.Context(), s.store, typ, id)...)
-	out, err := s.store.Update(r.Context(), fhir.Write{Type: typ, ID: id, IfMatch: in.version, Render: in.res.Render, Index: in.res.Index})
+	write := fhir.Write{Type: typ, ID: id, IfMatch: in.version, Render: in.res.Render, Index: in.res.Index}
+	out, err := s.governedWrite(r.Context(), nil, typ, id, in.body, func(ctx context.Context, st fhir.Store) (fhir.Outcome, error) {
+		return st.Update(ctx, write)
+	})
 	if err != nil {
 		return err
 	}
@@ -236,6 +243,7 @@ func (s *Server) update(w http.ResponseWriter, r *http.Request) error {
 // it applies to.
 type incoming struct {
 	res     *conformance.Resource
+	body    []byte
 	version int64
 	bases   []string
 }
@@ -259,7 +267,7 @@ func (s *Server) readUpdate(r *http.Request, typ string) (incoming, error) {
 	if err != nil {
 		return incoming{}, err
 	}
-	return incoming{res: res, version: version, bases: bases}, nil
+	return incoming{res: res, body: body, version: version, bases: bases}, nil
 }
 
 // updated answers an update: 200, or 201 with a Location when it created
@@ -286,7 +294,9 @@ func (s *Server) delete(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	bases := oldSearchParamBases(r.Context(), s.store, typ, id)
-	out, err := s.store.Delete(r.Context(), typ, id, version)
+	out, err := s.governedWrite(r.Context(), nil, typ, id, nil, func(ctx context.Context, st fhir.Store) (fhir.Outcome, error) {
+		return st.Delete(ctx, typ, id, version)
+	})
 	if err != nil {
 		return err
 	}

@@ -111,6 +111,7 @@ func (s *Server) search(w http.ResponseWriter, r *http.Request) error {
 	}
 	b := &bundle{typ: "searchset", total: res.Total, now: s.now()}
 	self := q.Encode()
+	noteQuery(r.Context(), self.Encode()) // audit.go
 	link := func(rel, cursor string) {
 		v := url.Values{}
 		for k, vs := range self {

@@ -95,11 +95,24 @@ type Config struct {
 	// request's access, or a Forbidden error (403). Every interaction
 	// passes it, Bundle entries one by one, and the store enforces the
 	// access it returns on every read and write. Required.
-	Authorize func(p *auth.Principal, in auth.Interaction, types ...string) (*search.Access, error)
+	Authorize func(ctx context.Context, p *auth.Principal, in auth.Interaction, types ...string) (*search.Access, error)
+	// SendInvitation, when set, sends the e-mail of an invitation
+	// ($invite) after its transaction committed; without it $invite
+	// answers 501. The mail's Token must go nowhere else (not in logs).
+	SendInvitation func(ctx context.Context, m InvitationMail) error
+	// InvitationLifetime is how long an invitation link works; zero means
+	// DefaultInvitationLifetime.
+	InvitationLifetime time.Duration
 	// WellKnown, when set, serves /fhir/.well-known/ without
 	// authentication (the SMART configuration, which tells clients how to
 	// get a token). It sees the request's full path.
 	WellKnown http.Handler
+	// Audit, when set, is where the AuditEvents of interactions that write
+	// nothing go (reads, searches, refusals); with it, every write also
+	// records its AuditEvent in its own transaction (docs/audit.md).
+	// Without it nothing is audited. Every write records its Provenance
+	// either way.
+	Audit fhir.AuditLog
 }
 
 // Server serves the FHIR REST API. Create it with New.
@@ -125,8 +138,11 @@ type Server struct {
 	caps               *capCache
 	entries            http.Handler // the routes Bundle entries are served by
 	authenticate       func(r *http.Request) (*auth.Principal, error)
-	authorize          func(p *auth.Principal, in auth.Interaction, types ...string) (*search.Access, error)
+	authorize          func(ctx context.Context, p *auth.Principal, in auth.Interaction, types ...string) (*search.Access, error)
 	wellKnown          http.Handler
+	auditLog           fhir.AuditLog
+	sendInvitation     func(ctx context.Context, m InvitationMail) error
+	inviteTTL          time.Duration
 }
 
 // capCache holds the CapabilityStatement for the registry it was built with.
@@ -155,9 +171,10 @@ func New(c Config) (*Server, error) {
 		return nil, errors.New("rest: Config.Authenticate and Config.Authorize must be set: every request is authenticated and authorised")
 	}
 	s := &Server{
-		store:              c.Store,
+		store:              noting{c.Store},
 		parser:             c.Parser,
-		searcher:           c.Searcher,
+		searcher:           notingSearcher{c.Searcher},
+		auditLog:           c.Audit,
 		tx:                 c.Transactor,
 		searchParser:       c.SearchParser,
 		registry:           c.Registry,
@@ -173,6 +190,11 @@ func New(c Config) (*Server, error) {
 		authenticate:       c.Authenticate,
 		authorize:          c.Authorize,
 		wellKnown:          c.WellKnown,
+		sendInvitation:     c.SendInvitation,
+		inviteTTL:          c.InvitationLifetime,
+	}
+	if s.inviteTTL <= 0 {
+		s.inviteTTL = DefaultInvitationLifetime
 	}
 	if s.maxBody <= 0 {
 		s.maxBody = DefaultMaxBody
@@ -208,6 +230,10 @@ func New(c Config) (*Server, error) {
 		Formats:            []string{mediaFHIRJSON, mediaJSON},
 		Compartments:       []string{"http://hl7.org/fhir/CompartmentDefinition/patient"},
 		Operations:         []conformance.Operation{conformance.ValidateOperation},
+		TypeOperations: map[string][]conformance.Operation{
+			"Task":    {ApproveOperation, RejectOperation},
+			"Patient": {InviteOperation},
+		},
 	}
 	if s.parser != nil {
 		s.capInfo.SupportedProfiles = s.parser.SupportedProfiles()
@@ -270,7 +296,7 @@ func (s *Server) Routes(ready func(r *http.Request) error) http.Handler {
 			r.Group(func(r chi.Router) {
 				r.Use(s.authenticated)
 				s.api(r, func(in auth.Interaction, m method) http.HandlerFunc {
-					return s.h(func(w http.ResponseWriter, r *http.Request) error { return s.decided(in, m)(s, w, r) })
+					return s.h(func(w http.ResponseWriter, r *http.Request) error { return s.audited(in, s.decided(in, m))(s, w, r) })
 				})
 			})
 		})
@@ -312,6 +338,9 @@ func (s *Server) api(r chi.Router, bind func(in auth.Interaction, m method) http
 		r.Post("/$validate", bind(auth.Operation, (*Server).validate))
 		r.Get("/{id}/$validate", bind(auth.Operation, (*Server).validate))
 		r.Post("/{id}/$validate", bind(auth.Operation, (*Server).validate))
+		r.Post("/{id}/$approve", bind(auth.Operation, (*Server).approve))
+		r.Post("/{id}/$reject", bind(auth.Operation, (*Server).reject))
+		r.Post("/{id}/$invite", bind(auth.Operation, (*Server).invite))
 	})
 }
 

@@ -285,8 +285,16 @@ func TestCapabilityListsProfiles(t *testing.T) {
 	profiles := map[string][]string{}
 	for _, r := range cs.Rest[0].Resource {
 		profiles[r.Type] = r.SupportedProfile
-		if len(r.Operation) != 1 || r.Operation[0].Name != "validate" {
-			t.Errorf("%s: operations %v, want validate", r.Type, r.Operation)
+		var ops []string
+		for _, o := range r.Operation {
+			ops = append(ops, o.Name)
+		}
+		want := map[string]string{"Task": "validate approve reject", "Patient": "validate invite"}[r.Type]
+		if want == "" {
+			want = "validate"
+		}
+		if got := strings.Join(ops, " "); got != want {
+			t.Errorf("%s: operations %q, want %q", r.Type, got, want)
 		}
 	}
 	for typ, want := range map[string]string{

@@ -63,6 +63,13 @@ type Rule struct {
 	Where []Clause
 	// In, when not nil, confines the rule to compartments.
 	In *Confinement
+	// And are further confinements: an admitted resource is inside each
+	// of them as well as In (the compartment of a patient/ scope
+	// intersected with what the access policy confines a role to).
+	And []*Confinement
+	// Not are confinements an admitted resource lies outside of, every
+	// one (the items a Consent's nested deny provision excepts).
+	Not []*Confinement
 }
 
 // Confinement is a set of compartments
@@ -82,6 +89,15 @@ type Confinement struct {
 	// a resource of that type in an owner's compartment. An owner type
 	// without an entry has only its owners themselves inside.
 	Params map[string]map[string][]string
+	// Referrers, when set, puts inside every resource that refers to an
+	// owner through any of its reference search parameters (the
+	// "dependents" of a Consent's provision.data: an agreement's notes,
+	// evaluations and change requests).
+	Referrers bool
+	// ReferencedBy are resources whose references put what they point to
+	// inside (through any reference search parameter): the Practitioners,
+	// PractitionerRoles and Organizations a child's CareTeam names.
+	ReferencedBy []Owner
 }
 
 // Owner is a compartment owner: a resource on this server.

@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"reflect"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/digitaleouder/ouder/conformance/searchparam"
 	"github.com/digitaleouder/ouder/fhir"
 	"github.com/digitaleouder/ouder/fhir/search"
 )
@@ -31,14 +33,114 @@ const accessDenied = "false"
 // when some rule admits every resource (no condition needed). A rule whose
 // filter cannot be compiled admits nothing (c.err records why): it must
 // never be dropped, which would widen what the others admit.
+//
+// Rules that share their confinements (the same In, And and Not, as the
+// access policy makes them: one set of records, many sections) are
+// compiled as one group: the confinements once, the rules' types and
+// filters as an OR inside, a filter clause that every rule of the group
+// has once (on several types, only one on a parameter common to every
+// type, such as _security), and the one-clause filters of one type on one
+// token parameter as one clause with all their values. The statement
+// stays small however many sections a role covers.
 func (c *compiler) admits(r string, rules []search.Rule, typ string) string {
 	// A rule that compiles to a constant leaves no arguments behind:
 	// PostgreSQL cannot type a parameter the statement does not use.
-	var ors []string
 	start := len(c.args)
+	var kept []search.Rule
 	for _, rule := range rules {
+		if typ == "" || rule.Type == "" || rule.Type == typ {
+			kept = append(kept, rule)
+		}
+	}
+	// A clause on a common parameter (_security: what is withheld from
+	// the caller) that every rule has is tested once, outside them.
+	common, types := commonClauses(kept, typ)
+	var head string
+	if len(common) > 0 {
+		outer := c.inRule
+		c.inRule = true
+		w, err := c.where(r, types, common)
+		c.inRule = outer
+		if err != nil {
+			c.err = errors.Join(c.err, err)
+			return accessDenied
+		}
+		head = "(" + w + ")"
+		stripped := make([]search.Rule, len(kept))
+		for i, rule := range kept {
+			rule.Where = slices.DeleteFunc(slices.Clone(rule.Where), func(x search.Clause) bool {
+				return slices.ContainsFunc(common, func(cl search.Clause) bool { return sameClause(x, cl) })
+			})
+			stripped[i] = rule
+		}
+		kept = stripped
+	}
+	rest := c.admitsAll(r, kept, typ, len(c.args))
+	switch {
+	case head == "":
+		return rest
+	case rest == accessDenied:
+		c.args = c.args[:start]
+		return accessDenied
+	case rest == "":
+		return head
+	}
+	return "(" + head + " AND " + rest + ")"
+}
+
+// commonClauses returns the clauses on a parameter common to every type
+// (its code starts with "_") that each of rules has, and the types to
+// compile them for: typ, the rules' types, or every type.
+func commonClauses(rules []search.Rule, typ string) ([]search.Clause, []string) {
+	if len(rules) < 2 {
+		return nil, nil
+	}
+	var common []search.Clause
+	for _, cl := range rules[0].Where {
+		if cl.Param == nil || !strings.HasPrefix(cl.Param.Code, "_") || cl.Chain != nil || cl.Has != nil {
+			continue
+		}
+		every := true
+		for _, rule := range rules[1:] {
+			if !slices.ContainsFunc(rule.Where, func(x search.Clause) bool { return sameClause(x, cl) }) {
+				every = false
+				break
+			}
+		}
+		if every {
+			common = append(common, cl)
+		}
+	}
+	if len(common) == 0 {
+		return nil, nil
+	}
+	if typ != "" {
+		return common, []string{typ}
+	}
+	var types []string
+	for _, rule := range rules {
+		if rule.Type == "" {
+			return common, allTypes()
+		}
+		if !slices.Contains(types, rule.Type) {
+			types = append(types, rule.Type)
+		}
+	}
+	return common, types
+}
+
+// admitsAll is the OR of the rules, grouped by their confinements; start
+// is where the arguments of admits begin.
+func (c *compiler) admitsAll(r string, rules []search.Rule, typ string, start int) string {
+	var ors []string
+	for _, g := range groupRules(rules, typ) {
 		mark := len(c.args)
-		cond := c.rule(r, rule, typ)
+		var cond string
+		if len(g) == 1 {
+			cond = c.rule(r, g[0], typ)
+		} else {
+			cond = c.group(r, g, typ)
+		}
 		switch cond {
 		case "":
 			c.args = c.args[:start]
@@ -56,6 +158,181 @@ func (c *compiler) admits(r string, rules []search.Rule, typ string) string {
 		return ors[0]
 	}
 	return "(" + strings.Join(ors, " OR ") + ")"
+}
+
+// groupRules returns the rules that can admit resources of type typ ("":
+// any), grouped by their confinements, in the order of their first rule.
+func groupRules(rules []search.Rule, typ string) [][]search.Rule {
+	var out [][]search.Rule
+	for _, rule := range rules {
+		if typ != "" && rule.Type != "" && rule.Type != typ {
+			continue
+		}
+		placed := false
+		for i, g := range out {
+			if sameConfinements(g[0], rule) {
+				out[i] = append(g, rule)
+				placed = true
+				break
+			}
+		}
+		if !placed {
+			out = append(out, []search.Rule{rule})
+		}
+	}
+	return out
+}
+
+// sameConfinements reports whether a and b are confined alike: the same
+// confinement values (by identity), so one compiled form serves both.
+func sameConfinements(a, b search.Rule) bool {
+	return a.In == b.In && slices.Equal(a.And, b.And) && slices.Equal(a.Not, b.Not)
+}
+
+// group compiles rules that share their confinements (groupRules) for
+// alias r of type typ.
+func (c *compiler) group(r string, rules []search.Rule, typ string) string {
+	// The types the group admits: the statement's, or the rules'.
+	var types []string
+	t := typ
+	if t == "" {
+		for _, rule := range rules {
+			if rule.Type == "" {
+				types = nil
+				break
+			}
+			if !slices.Contains(types, rule.Type) {
+				types = append(types, rule.Type)
+			}
+		}
+		if len(types) == 1 {
+			t = types[0]
+		}
+	} else {
+		types = []string{t}
+	}
+	// Clauses that every rule has.
+	var common []search.Clause
+	for _, cl := range rules[0].Where {
+		// On one type any parameter; across types only the common ones
+		// (_security, _tag...), whose clause means the same on each.
+		if cl.Param == nil || (len(types) != 1 && !strings.HasPrefix(cl.Param.Code, "_")) || cl.Chain != nil || cl.Has != nil {
+			continue
+		}
+		every := true
+		for _, rule := range rules[1:] {
+			if !slices.ContainsFunc(rule.Where, func(x search.Clause) bool { return sameClause(x, cl) }) {
+				every = false
+				break
+			}
+		}
+		if every {
+			common = append(common, cl)
+		}
+	}
+	var parts []string
+	if typ == "" && len(types) > 0 {
+		if len(types) == 1 {
+			parts = append(parts, r+".type = "+c.arg(types[0]))
+		} else {
+			parts = append(parts, r+".type = ANY("+c.arg(types)+"::text[])")
+		}
+	}
+	if len(common) > 0 {
+		ts := types
+		if ts == nil {
+			ts = allTypes()
+		}
+		outer := c.inRule
+		c.inRule = true
+		w, err := c.where(r, ts, common)
+		c.inRule = outer
+		if err != nil {
+			c.err = errors.Join(c.err, err)
+			return accessDenied
+		}
+		parts = append(parts, "("+w+")")
+	}
+	// What is left of each rule: its type and other clauses. Rules of one
+	// type whose one clause is a plain one on the same parameter (the
+	// category of each section's carriers) become one clause with all
+	// their values: a token clause admits any of its values.
+	var rests []search.Rule
+	for _, rule := range rules {
+		rest := rule
+		rest.Where = slices.DeleteFunc(slices.Clone(rule.Where), func(x search.Clause) bool {
+			return slices.ContainsFunc(common, func(cl search.Clause) bool { return sameClause(x, cl) })
+		})
+		rest.In, rest.And, rest.Not = nil, nil, nil
+		if len(types) == 1 {
+			rest.Type = "" // the group's type test covers it
+		}
+		merged := false
+		if len(rest.Where) == 1 && plainClause(rest.Where[0]) {
+			for i, o := range rests {
+				if o.Type == rest.Type && len(o.Where) == 1 && plainClause(o.Where[0]) && o.Where[0].Param == rest.Where[0].Param {
+					cl := o.Where[0]
+					cl.Values = slices.Concat(cl.Values, rest.Where[0].Values)
+					rests[i].Where = []search.Clause{cl}
+					merged = true
+					break
+				}
+			}
+		}
+		if !merged {
+			rests = append(rests, rest)
+		}
+	}
+	var ors []string
+	for _, rest := range rests {
+		mark := len(c.args)
+		cond := c.rule(r, rest, t)
+		switch cond {
+		case "":
+			ors = []string{"true"}
+		case accessDenied:
+			c.args = c.args[:mark]
+			continue
+		default:
+			ors = append(ors, cond)
+		}
+		if cond == "" {
+			break
+		}
+	}
+	switch {
+	case len(ors) == 0:
+		return accessDenied
+	case len(ors) == 1 && ors[0] == "true":
+	default:
+		parts = append(parts, "("+strings.Join(ors, " OR ")+")")
+	}
+	conf := rules[0]
+	conf.Type, conf.Where = t, nil
+	switch cond := c.rule(r, conf, t); cond {
+	case accessDenied:
+		return accessDenied
+	case "":
+	default:
+		parts = append(parts, cond)
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return "(" + strings.Join(parts, " AND ") + ")"
+}
+
+// plainClause reports whether cl is a clause whose values are
+// alternatives: a parameter without modifier (or with a type modifier),
+// no chain, _has or :missing.
+func plainClause(cl search.Clause) bool {
+	return cl.Param != nil && cl.Modifier == "" && cl.Chain == nil && cl.Has == nil && cl.Missing == nil && cl.Param.Kind == searchparam.Token
+}
+
+// sameClause reports whether two filter clauses are the same criterion.
+func sameClause(a, b search.Clause) bool {
+	return a.Param == b.Param && a.Modifier == b.Modifier && a.Chain == nil && b.Chain == nil &&
+		a.Has == nil && b.Has == nil && a.Missing == nil && b.Missing == nil && reflect.DeepEqual(a.Values, b.Values)
 }
 
 // rule compiles one rule for alias r of type typ ("" unknown); "" when it
@@ -91,13 +368,28 @@ func (c *compiler) rule(r string, rule search.Rule, typ string) string {
 		}
 		parts = append(parts, "("+w+")")
 	}
-	if rule.In != nil {
-		switch in := c.confined(r, t, rule.In); in {
+	for _, in := range append([]*search.Confinement{rule.In}, rule.And...) {
+		if in == nil {
+			continue
+		}
+		switch cond := c.confined(r, t, in); cond {
 		case accessDenied:
 			return accessDenied
 		case "":
 		default:
-			parts = append(parts, in)
+			parts = append(parts, cond)
+		}
+	}
+	for _, out := range rule.Not {
+		if out == nil {
+			continue
+		}
+		switch cond := c.confined(r, t, out); cond {
+		case accessDenied: // nothing to leave out
+		case "":
+			return accessDenied
+		default:
+			parts = append(parts, "NOT "+cond)
 		}
 	}
 	if len(parts) == 0 {
@@ -149,27 +441,80 @@ func (c *compiler) keysCond(col string, keys []int64) string {
 func (c *compiler) confined(r, typ string, in *search.Confinement) string {
 	var ors []string
 	known := typ != "" && r == c.row.alias && c.row.id != ""
+	// The owners of one type are tested together: one probe of the
+	// resource's own index rows per owner type, whatever their number.
+	var ownerTypes []string
+	idsOf := map[string][]string{}
 	for _, o := range in.Owners {
 		if known && typ == o.Type && c.row.id == o.ID {
 			return ""
 		}
-		keys := compartmentKeys(in.Params[o.Type], typ)
-		if typ != "" && typ != o.Type && len(keys) == 0 {
+		if _, ok := idsOf[o.Type]; !ok {
+			ownerTypes = append(ownerTypes, o.Type)
+		}
+		idsOf[o.Type] = append(idsOf[o.Type], o.ID)
+	}
+	// The resource's own reference index rows that point to an owner,
+	// for every owner type in one probe.
+	var x string
+	var refs []string
+	for _, ot := range ownerTypes {
+		ids := idsOf[ot]
+		keys := compartmentKeys(in.Params[ot], typ)
+		if typ != "" && typ != ot && len(keys) == 0 && !in.Referrers {
 			continue
 		}
-		ot, oid := c.arg(o.Type), c.arg(o.ID)
+		// Arguments are added only when used: PostgreSQL cannot type a
+		// parameter the statement does not mention.
+		var oid string
+		idIn := func(col string) string {
+			if len(ids) == 1 {
+				if oid == "" {
+					oid = c.arg(ids[0])
+				}
+				return col + " = " + oid
+			}
+			if oid == "" {
+				oid = c.arg(ids)
+			}
+			return col + " = ANY(" + oid + "::text[])"
+		}
 		switch {
-		case typ == o.Type && !known:
-			ors = append(ors, r+".id = "+oid)
+		case typ == ot && !known:
+			ors = append(ors, idIn(r+".id"))
 		case typ == "":
-			ors = append(ors, fmt.Sprintf("(%s.type = %s AND %s.id = %s)", r, ot, r, oid))
+			ors = append(ors, fmt.Sprintf("(%s.type = %s AND %s)", r, c.arg(ot), idIn(r+".id")))
 		}
-		if len(keys) == 0 {
+		if !in.Referrers && len(keys) == 0 {
 			continue
 		}
-		x := c.alias("a")
-		ors = append(ors, fmt.Sprintf("EXISTS (SELECT 1 FROM idx_reference %s WHERE %s.rid = %s.rid AND %s AND %s.type = %s AND %s.id = %s AND %s)",
-			x, x, r, c.keysCond(x+".param", keys), x, ot, x, oid, c.local(x)))
+		if x == "" {
+			x = c.alias("a")
+		}
+		if in.Referrers {
+			// Any reference parameter: a superset of the compartment's.
+			refs = append(refs, fmt.Sprintf("(%s.type = %s AND %s)", x, c.arg(ot), idIn(x+".id")))
+		} else {
+			refs = append(refs, fmt.Sprintf("(%s AND %s.type = %s AND %s)", c.keysCond(x+".param", keys), x, c.arg(ot), idIn(x+".id")))
+		}
+	}
+	if len(refs) > 0 {
+		ors = append(ors, fmt.Sprintf("EXISTS (SELECT 1 FROM idx_reference %s WHERE %s.rid = %s.rid AND (%s) AND %s)",
+			x, x, r, strings.Join(refs, " OR "), c.local(x)))
+	}
+	if len(in.ReferencedBy) > 0 {
+		// What the named resources point to, read when the query runs.
+		types, ids := make([]string, len(in.ReferencedBy)), make([]string, len(in.ReferencedBy))
+		for i, o := range in.ReferencedBy {
+			types[i], ids[i] = o.Type, o.ID
+		}
+		o, x := c.alias("o"), c.alias("a")
+		rtype := r + ".type"
+		if typ != "" {
+			rtype = c.arg(typ)
+		}
+		ors = append(ors, fmt.Sprintf("EXISTS (SELECT 1 FROM resources %s JOIN idx_reference %s ON %s.rid = %s.rid WHERE (%s.type, %s.id) IN (SELECT * FROM unnest(%s::text[], %s::text[])) AND NOT %s.deleted AND %s.type = %s AND %s.id = %s.id AND %s)",
+			o, x, x, o, o, o, c.arg(types), c.arg(ids), o, x, rtype, x, r, c.local(x)))
 	}
 	if in.Person != "" {
 		// The owners a Person links to, read when the query runs: a link
@@ -254,7 +599,7 @@ func (s *Store) newGuard(ctx context.Context, typ string) (guard, error) {
 	}
 	g := guard{access: a, now: s.now, base: s.Base, open: a.IsUnrestricted()}
 	for _, r := range a.Write {
-		if (r.Type == "" || r.Type == typ) && len(r.Where) == 0 && r.In == nil {
+		if (r.Type == "" || r.Type == typ) && len(r.Where) == 0 && r.In == nil && len(r.And) == 0 && len(r.Not) == 0 {
 			g.open = true
 		}
 	}

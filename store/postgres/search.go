@@ -679,6 +679,9 @@ type row struct {
 // Search implements search.Searcher.
 func (s *Store) Search(ctx context.Context, q *search.Query) (res *search.Result, err error) {
 	defer wrap(&err, "postgres.Search(%v)", q.Types)
+	if len(q.Types) == 1 && q.Types[0] == auditType {
+		return s.searchAudit(ctx, q) // audit_search.go
+	}
 	res = &search.Result{Total: -1}
 	c := &compiler{now: s.now(), base: q.Base, access: search.AccessFrom(ctx)}
 	types := q.Types
@@ -881,6 +884,18 @@ func appendNew(dst, rows []row, seen map[int64]bool) []row {
 	return dst
 }
 
+// includedType is the one type an _include can bring in, "" when it can
+// bring in several: the access rules then compile for that type alone.
+func includedType(inc search.Include) string {
+	switch {
+	case inc.TargetType != "":
+		return inc.TargetType
+	case inc.Param != nil && len(inc.Param.Targets) == 1:
+		return inc.Param.Targets[0]
+	}
+	return ""
+}
+
 // include fetches what one _include brings in for the resources from (or,
 // with rev, what refers to them); base is search.Query.Base.
 func (s *Store) include(ctx context.Context, base string, inc search.Include, from []row, rev bool) ([]row, error) {
@@ -908,19 +923,21 @@ func (s *Store) include(ctx context.Context, base string, inc search.Include, fr
 	var sql string
 	if !rev {
 		target := ""
-		if inc.TargetType != "" {
-			target = " AND x.type = " + c.arg(inc.TargetType)
+		if t := includedType(inc); t != "" {
+			// What the reference parameter can point to: the access rules
+			// compile for that type alone.
+			target = " AND x.type = " + c.arg(t)
 		}
 		sql = fmt.Sprintf(`SELECT DISTINCT t.rid, t.type, t.id, t.version, t.last_updated, t.body
 			FROM idx_reference x JOIN resources t ON t.type = x.type AND t.id = x.id
 			WHERE x.rid = ANY(%s::bigint[]) AND x.param = ANY(%s::bigint[])%s AND %s AND %s
-			ORDER BY t.rid LIMIT %d`, c.arg(rids), c.arg(keys), target, c.local("x"), c.visible("t"), maxIncluded)
+			ORDER BY t.rid LIMIT %d`, c.arg(rids), c.arg(keys), target, c.local("x"), c.visibleAs("t", includedType(inc)), maxIncluded)
 	} else {
 		sql = fmt.Sprintf(`SELECT DISTINCT o.rid, o.type, o.id, o.version, o.last_updated, o.body
 			FROM unnest(%s::text[], %s::text[]) AS m(type, id)
 			JOIN idx_reference x ON x.id = m.id AND x.type = m.type AND x.param = ANY(%s::bigint[])
 			JOIN resources o ON o.rid = x.rid
-			WHERE %s AND %s ORDER BY o.rid LIMIT %d`, c.arg(types), c.arg(ids), c.arg(keys), c.local("x"), c.visible("o"), maxIncluded)
+			WHERE %s AND %s ORDER BY o.rid LIMIT %d`, c.arg(types), c.arg(ids), c.arg(keys), c.local("x"), c.visibleAs("o", inc.SourceType), maxIncluded)
 	}
 	if c.err != nil {
 		return nil, c.err

@@ -41,6 +41,14 @@ type Store struct {
 	// outside a search (which carries its own, search.Query.Base). Empty:
 	// only relative references are local.
 	Base string
+	// OnPolicyChange, when set, is called after commit whenever this
+	// Store wrote a resource of one of PolicyTypes (the access policy's
+	// facts), so this instance sees the change at once; other instances
+	// hear of it on PolicyChannel (ListenPolicy).
+	OnPolicyChange func()
+	// policyTouched is set, inside Transaction, when the transaction
+	// wrote one of PolicyTypes.
+	policyTouched *bool
 }
 
 var _ fhir.Store = (*Store)(nil)
@@ -88,11 +96,16 @@ func (s *Store) Transaction(ctx context.Context, fn func(tx *Store) error) error
 	if s.tx != nil {
 		return fn(s)
 	}
+	touched := false
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		inner := *s
 		inner.tx = tx
+		inner.policyTouched = &touched
 		return fn(&inner)
 	})
+	if err == nil && touched && s.OnPolicyChange != nil {
+		s.OnPolicyChange()
+	}
 	if err != nil && !fhir.IsKind(err, fhir.Conflict) && retryable(err) {
 		// A deadlock or serialization failure with a concurrent
 		// transaction: nothing was stored, and the client may retry.
@@ -176,6 +189,9 @@ type querier interface {
 // Create implements fhir.Store.
 func (s *Store) Create(ctx context.Context, w fhir.Write) (out fhir.Outcome, err error) {
 	defer wrap(&err, "postgres.Create(%q)", w.Type)
+	if err := refuseAudit(w.Type); err != nil {
+		return out, err
+	}
 	g, err := s.newGuard(ctx, w.Type)
 	if err != nil {
 		return out, err
@@ -185,7 +201,7 @@ func (s *Store) Create(ctx context.Context, w fhir.Write) (out fhir.Outcome, err
 		id = s.NewID()
 	}
 	var r *fhir.Resource
-	if !g.restricted() {
+	if !g.restricted() && !recording(ctx, w.Type) {
 		r, err = s.insertNew(ctx, s.db(), w, id, fhir.MethodCreate)
 	} else {
 		err = s.inTx(ctx, func(tx pgx.Tx) error {
@@ -193,7 +209,10 @@ func (s *Store) Create(ctx context.Context, w fhir.Write) (out fhir.Outcome, err
 			if r, err = s.insertNew(ctx, tx, w, id, fhir.MethodCreate); err != nil || r == nil {
 				return err
 			}
-			return g.checkWritten(ctx, tx, w.Type, id)
+			if err := g.checkWritten(ctx, tx, w.Type, id); err != nil {
+				return err
+			}
+			return s.record(ctx, tx, fhir.Written{Resource: *r, Method: fhir.MethodCreate, Created: true}, nil)
 		})
 	}
 	if err != nil {
@@ -203,6 +222,7 @@ func (s *Store) Create(ctx context.Context, w fhir.Write) (out fhir.Outcome, err
 		// Only possible with a caller-chosen id.
 		return out, fhir.Errorf(fhir.Conflict, w.Type+".id", "%s/%s already exists", w.Type, id)
 	}
+	s.policyWritten(w.Type)
 	return fhir.Outcome{Resource: *r, Created: true}, nil
 }
 
@@ -287,11 +307,19 @@ func preconditionMissing(typ, id string, want int64) error {
 // Update implements fhir.Store.
 func (s *Store) Update(ctx context.Context, w fhir.Write) (out fhir.Outcome, err error) {
 	defer wrap(&err, "postgres.Update(%q, %q)", w.Type, w.ID)
+	if err := refuseAudit(w.Type); err != nil {
+		return out, err
+	}
 	g, err := s.newGuard(ctx, w.Type)
 	if err != nil {
 		return out, err
 	}
-	if !g.restricted() {
+	defer func() {
+		if err == nil {
+			s.policyWritten(w.Type)
+		}
+	}()
+	if !g.restricted() && !recording(ctx, w.Type) {
 		out, done, err := s.update(ctx, s.db(), w, false, g)
 		if done || err != nil {
 			return out, err
@@ -299,12 +327,19 @@ func (s *Store) Update(ctx context.Context, w fhir.Write) (out fhir.Outcome, err
 	}
 	err = s.inTx(ctx, func(tx pgx.Tx) error {
 		var done bool
+		before, err := s.patientsBefore(ctx, tx, w.Type, w.ID)
+		if err != nil {
+			return err
+		}
 		out, done, err = s.update(ctx, tx, w, true, g)
 		if err == nil && !done {
 			err = errRetry // the row was created concurrently: lock it now
 		}
 		if err == nil {
 			err = g.checkWritten(ctx, tx, w.Type, w.ID)
+		}
+		if err == nil {
+			err = s.record(ctx, tx, fhir.Written{Resource: out.Resource, Method: fhir.MethodUpdate, Created: out.Created}, before)
 		}
 		return err
 	})
@@ -353,11 +388,19 @@ func (s *Store) update(ctx context.Context, q querier, w fhir.Write, lock bool, 
 // Delete implements fhir.Store.
 func (s *Store) Delete(ctx context.Context, typ, id string, ifMatch int64) (out fhir.Outcome, err error) {
 	defer wrap(&err, "postgres.Delete(%q, %q)", typ, id)
+	if err := refuseAudit(typ); err != nil {
+		return out, err
+	}
 	g, err := s.newGuard(ctx, typ)
 	if err != nil {
 		return out, err
 	}
-	if !g.restricted() {
+	defer func() {
+		if err == nil && !out.Unchanged {
+			s.policyWritten(typ)
+		}
+	}()
+	if !g.restricted() && !recording(ctx, typ) {
 		out, done, err := s.delete(ctx, s.db(), typ, id, ifMatch, false, g)
 		if done || err != nil {
 			return out, err
@@ -365,9 +408,16 @@ func (s *Store) Delete(ctx context.Context, typ, id string, ifMatch int64) (out 
 	}
 	err = s.inTx(ctx, func(tx pgx.Tx) error {
 		var done bool
+		before, err := s.patientsBefore(ctx, tx, typ, id)
+		if err != nil {
+			return err
+		}
 		out, done, err = s.delete(ctx, tx, typ, id, ifMatch, true, g)
 		if err == nil && !done {
 			err = errRetry
+		}
+		if err == nil && !out.Unchanged {
+			err = s.record(ctx, tx, fhir.Written{Resource: out.Resource, Method: fhir.MethodDelete}, before)
 		}
 		return err
 	})
@@ -413,6 +463,9 @@ func (s *Store) delete(ctx context.Context, q querier, typ, id string, ifMatch i
 // Read implements fhir.Store.
 func (s *Store) Read(ctx context.Context, typ, id string) (r fhir.Resource, err error) {
 	defer wrap(&err, "postgres.Read(%q, %q)", typ, id)
+	if typ == auditType {
+		return s.readAudit(ctx, id) // audit_search.go
+	}
 	r = fhir.Resource{Type: typ, ID: id}
 	c := s.accessCompiler(ctx, typ, id)
 	readable := orTrue(c.readable("r", typ))
@@ -440,6 +493,13 @@ func (s *Store) Read(ctx context.Context, typ, id string) (r fhir.Resource, err 
 // VRead implements fhir.Store.
 func (s *Store) VRead(ctx context.Context, typ, id string, version int64) (r fhir.Resource, err error) {
 	defer wrap(&err, "postgres.VRead(%q, %q, %d)", typ, id, version)
+	if typ == auditType {
+		// An AuditEvent never changes: its one version is 1.
+		if r, err = s.readAudit(ctx, id); err == nil && version != 1 {
+			return fhir.Resource{}, fhir.Errorf(fhir.NotFound, "", "%s/%s has no version %d", typ, id, version)
+		}
+		return r, err
+	}
 	r = fhir.Resource{Type: typ, ID: id, VersionID: version}
 	var method string
 	c := s.accessCompiler(ctx, typ, id, version)
@@ -469,6 +529,9 @@ func (s *Store) VRead(ctx context.Context, typ, id string, version int64) (r fhi
 // History implements fhir.Store.
 func (s *Store) History(ctx context.Context, q fhir.HistoryQuery) (page fhir.HistoryPage, err error) {
 	defer wrap(&err, "postgres.History(%q, %q)", q.Type, q.ID)
+	if q.Type == auditType {
+		return page, fhir.Errorf(fhir.NotSupported, "", "AuditEvents have no history: each is recorded once and never changes; search them (AuditEvent?date=...)")
+	}
 	var (
 		where []string
 		args  []any

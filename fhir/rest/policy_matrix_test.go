@@ -14,8 +14,11 @@ import (
 
 	"github.com/digitaleouder/ouder/auth"
 	"github.com/digitaleouder/ouder/auth/smart"
+	"github.com/digitaleouder/ouder/fhir"
+	"github.com/digitaleouder/ouder/fhir/rest"
 	"github.com/digitaleouder/ouder/mapping"
 	"github.com/digitaleouder/ouder/mapping/family"
+	"github.com/digitaleouder/ouder/store/postgres"
 )
 
 // matrixNow is the day the policy matrix is run on: the matrix family's
@@ -30,24 +33,24 @@ var amsterdam = func() *time.Location {
 	return loc
 }()
 
-// matrixRow is one case of testdata/policy/matrix.txt.
-type matrixRow struct {
+// policyRow is one case of testdata/policy/matrix.txt.
+type policyRow struct {
 	line                             int
 	who, interaction, target, expect string
 }
 
-func (r matrixRow) String() string {
+func (r policyRow) String() string {
 	return fmt.Sprintf("line %d: %s %s %s", r.line, r.who, r.interaction, r.target)
 }
 
-func readMatrix(tb testing.TB, path string) []matrixRow {
+func readPolicyMatrix(tb testing.TB, path string) []policyRow {
 	tb.Helper()
 	f, err := os.Open(path)
 	if err != nil {
 		tb.Fatal(err)
 	}
 	defer f.Close()
-	var rows []matrixRow
+	var rows []policyRow
 	sc := bufio.NewScanner(f)
 	for n := 1; sc.Scan(); n++ {
 		line := strings.TrimSpace(sc.Text())
@@ -58,7 +61,7 @@ func readMatrix(tb testing.TB, path string) []matrixRow {
 		if len(fs) != 4 {
 			tb.Fatalf("%s:%d: want 4 columns, got %q", path, n, line)
 		}
-		rows = append(rows, matrixRow{line: n, who: fs[0], interaction: fs[1], target: fs[2], expect: fs[3]})
+		rows = append(rows, policyRow{line: n, who: fs[0], interaction: fs[1], target: fs[2], expect: fs[3]})
 	}
 	if err := sc.Err(); err != nil {
 		tb.Fatal(err)
@@ -207,7 +210,7 @@ func TestPolicyMatrix(t *testing.T) {
 	if res := ts.do(t, "POST", "/fhir", string(f.Transaction()), "X-Test-As: operator"); res.status != http.StatusOK {
 		t.Fatalf("load the matrix family: %d %s", res.status, res.body)
 	}
-	rows := readMatrix(t, "../../testdata/policy/matrix.txt")
+	rows := readPolicyMatrix(t, "../../testdata/policy/matrix.txt")
 	people := matrixPeople()
 	for _, row := range rows {
 		if people[row.who] == nil {
@@ -236,6 +239,12 @@ func TestPolicyMatrix(t *testing.T) {
 				res := ts.do(t, "GET", "/fhir/"+row.target, "", as)
 				if res.status != http.StatusOK {
 					t.Fatalf("%s: search answered %d: %s", row, res.status, res.body)
+				}
+				if row.expect == "any" {
+					if len(bundleIDs(t, res)) == 0 {
+						t.Errorf("%s: no resources, want some", row)
+					}
+					return
 				}
 				want, ok := strings.CutPrefix(row.expect, "ids=")
 				if !ok {
@@ -289,7 +298,7 @@ func TestPolicyMatrix(t *testing.T) {
 	}
 }
 
-func wantStatus(tb testing.TB, row matrixRow, got int, body []byte) {
+func wantStatus(tb testing.TB, row policyRow, got int, body []byte) {
 	tb.Helper()
 	want, err := strconv.Atoi(row.expect)
 	if err != nil {
@@ -298,4 +307,82 @@ func wantStatus(tb testing.TB, row matrixRow, got int, body []byte) {
 	if got != want {
 		tb.Errorf("%s: status %d, want %d: %s", row, got, want, body)
 	}
+}
+
+// newPolicyServer is the REST API with the full access policy on the clock
+// now, authenticating the callers of matrixPeople (and "operator") by the
+// X-Test-As header.
+func newPolicyServer(tb testing.TB, now time.Time) *testServer {
+	tb.Helper()
+	people := matrixPeople()
+	people["operator"] = &auth.Principal{Subject: "test-operator", Operator: true}
+	var audit *postgres.AuditWriter
+	return newServer(tb, withAudit(tb, &audit), func(c *rest.Config) {
+		c.Authenticate = func(r *http.Request) (*auth.Principal, error) {
+			p := people[r.Header.Get("X-Test-As")]
+			if p == nil {
+				return nil, fhir.Errorf(fhir.Unauthorized, "", "unknown test caller %q", r.Header.Get("X-Test-As"))
+			}
+			return p, nil
+		}
+		c.Now = func() time.Time { return now }
+	})
+}
+
+// TestPolicyMatrixDocumented checks that docs/access-policy.md shows the
+// policy matrix as it is in testdata/policy/matrix.txt (rewrite the block
+// with OUDER_UPDATE_DOCS=1).
+func TestPolicyMatrixDocumented(t *testing.T) {
+	const doc, begin, end = "../../docs/access-policy.md", "<!-- policy-matrix:begin -->", "<!-- policy-matrix:end -->"
+	src, err := os.ReadFile("../../testdata/policy/matrix.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	b.WriteString(begin + "\n")
+	inTable, header := false, true // the file's own header is explained above the block
+	for _, line := range strings.Split(string(src), "\n") {
+		line = strings.TrimSpace(line)
+		switch {
+		case line == "":
+			inTable, header = false, false
+		case header:
+		case strings.HasPrefix(line, "#"):
+			if inTable {
+				b.WriteString("\n")
+				inTable = false
+			}
+			b.WriteString(strings.TrimSpace(strings.TrimPrefix(line, "#")) + "\n")
+		default:
+			if !inTable {
+				b.WriteString("\n| who | interaction | target | expect |\n|---|---|---|---|\n")
+				inTable = true
+			}
+			fs := strings.Fields(line)
+			for i := range fs {
+				fs[i] = "`" + strings.ReplaceAll(fs[i], "|", `\|`) + "`"
+			}
+			b.WriteString("| " + strings.Join(fs, " | ") + " |\n")
+		}
+	}
+	b.WriteString("\n" + end)
+	text, err := os.ReadFile(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	i, j := strings.Index(string(text), begin), strings.Index(string(text), end)
+	if i < 0 || j < i {
+		t.Fatalf("%s has no %s … %s block", doc, begin, end)
+	}
+	have := string(text[i : j+len(end)])
+	if have == b.String() {
+		return
+	}
+	if os.Getenv("OUDER_UPDATE_DOCS") == "1" {
+		if err := os.WriteFile(doc, []byte(string(text[:i])+b.String()+string(text[j+len(end):])), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	t.Errorf("%s does not show testdata/policy/matrix.txt as it is; run OUDER_UPDATE_DOCS=1 go test -run TestPolicyMatrixDocumented ./fhir/rest", doc)
 }

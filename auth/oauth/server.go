@@ -268,6 +268,11 @@ func checkIssuer(s string) (string, error) {
 	return s, nil
 }
 
+// DevAuditorOrganization is the organisation the development auditor
+// client acts for: the demo family's auditor (mapping/family.DemoAuditor),
+// a member of the demo teams with the auditor role.
+const DevAuditorOrganization = "Organization/demo-toezicht"
+
 // The development clients.
 const (
 	DevAdminClient   = "admin"
@@ -300,7 +305,8 @@ func (s *Server) devClients(ctx context.Context) error {
 	}
 	for _, c := range []Client{
 		{ID: DevAdminClient, Name: "Beheerder (ontwikkeling)", Kind: Backend, Scope: "system/*.cruds", Operator: true, Dev: true},
-		{ID: DevAuditorClient, Name: "Auditor (ontwikkeling)", Kind: Backend, Scope: "system/AuditEvent.rs system/Consent.rs", Dev: true},
+		{ID: DevAuditorClient, Name: "Auditor (ontwikkeling)", Kind: Backend, Scope: "system/AuditEvent.rs system/Consent.rs system/CareTeam.rs",
+			Organization: DevAuditorOrganization, Dev: true},
 		{ID: DevAppClient, Name: "Demo-app (ontwikkeling)", Kind: Public, Scope: DefaultAppScope,
 			RedirectURIs: []string{s.issuer + devCallbackPath}, Dev: true},
 	} {

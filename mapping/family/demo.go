@@ -12,6 +12,10 @@ import (
 const (
 	DemoPrefix = "demo"
 	DemoGroup  = DemoPrefix + "-gezin"
+	// DemoAuditor is the organisation that audits the demo family: a
+	// member of both children's teams with the auditor role (the
+	// development auditor client acts for it).
+	DemoAuditor = "Organization/" + DemoPrefix + "-toezicht"
 )
 
 // The demo family's children are this old on the day Demo is called for.
@@ -24,7 +28,8 @@ const (
 // location): Anna Jansen and Bram de Vries, separated, with joint parental
 // authority over Sara (14) and Daan (9); the dossierhouder Marieke van Dijk;
 // Sara's mentor, Daan's teacher and a youth-care worker for both in the
-// children's teams, with Consents for their sections; a parenting plan with
+// children's teams, with Consents for their sections, and an auditing
+// organisation (DemoAuditor) in both teams; a parenting plan with
 // seven agreements (one proposed, with a change request), notes and two
 // evaluations; a child plan per child with a help question, goals on several
 // quality-of-life domains and an agreement with notes; diary entries, a message, two
@@ -135,6 +140,10 @@ func demoSpec() *spec {
 				sections: []mapping.Section{mapping.SectionChildPlan, mapping.SectionEvaluations, mapping.SectionDiary, mapping.SectionDocuments},
 			},
 		},
+		systems: []systemSpec{{
+			org: orgSpec{"toezicht", "Toezicht Jeugd (demo)", "Toezicht"}, role: mapping.Auditor,
+			children: []int{sara, daan}, consent: consentNone,
+		}},
 		planTitle: "Ouderschapsplan De Vries-Jansen",
 		planStart: 300,
 		agreements: []agreementSpec{

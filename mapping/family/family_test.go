@@ -177,7 +177,7 @@ func TestDemoShape(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := map[string]int{
-		"Questionnaire": 1, "Organization": 4, "Practitioner": 4, "PractitionerRole": 1,
+		"Questionnaire": 1, "Organization": 5, "Practitioner": 4, "PractitionerRole": 1,
 		"Patient": 2, "RelatedPerson": 4, "Person": 2, "Group": 1,
 		"Condition": 2, "Goal": 6, "CarePlan": 12, // the parenting plan, 2 child plans, 7 + 2 agreements
 		"Communication":         15, // 10 notes, 4 diary entries, 1 message

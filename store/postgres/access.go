@@ -554,7 +554,116 @@ func (c *compiler) readable(r, typ string) string {
 	case c.access == nil:
 		return accessDenied
 	}
-	return c.admits(r, c.access.Read, typ)
+	cond := c.admits(r, c.access.Read, typ)
+	if cond == "" || cond == accessDenied || (r == c.row.alias && c.row.id != "") {
+		// A statement that reads one known row has nothing to narrow.
+		return cond
+	}
+	mark := len(c.args)
+	narrow := c.narrowing(r, c.access.Read, typ)
+	if narrow == "" {
+		c.args = c.args[:mark]
+		return cond
+	}
+	return "(" + narrow + " AND " + cond + ")"
+}
+
+// narrowing compiles, for rules that are all confined (every rule that can
+// admit resources of type typ has an In; "" otherwise), a condition that
+// every resource they admit passes and that the planner can start from:
+// "r.rid IN (the resources inside any of their In confinements)", a union
+// of index probes by owner. The OR of the rules, each "filter AND
+// EXISTS(reference to an owner)", it can only test row by row, after
+// reading every resource of the type; this names the few rows inside the
+// compartments up front. It is redundant (a rule admits only what lies in
+// its In), so the rules stay as they are, and a superset is enough: the
+// probes leave out what only narrows further (the local-reference test,
+// "not deleted").
+func (c *compiler) narrowing(r string, rules []search.Rule, typ string) string {
+	var ins []*search.Confinement
+	for _, rule := range rules {
+		if typ != "" && rule.Type != "" && rule.Type != typ {
+			continue
+		}
+		if rule.In == nil {
+			return ""
+		}
+		if !slices.Contains(ins, rule.In) {
+			ins = append(ins, rule.In)
+		}
+	}
+	var sets []string
+	for _, in := range ins {
+		sets = append(sets, c.members(typ, in)...)
+	}
+	if len(sets) == 0 {
+		return ""
+	}
+	return r + ".rid IN (" + strings.Join(sets, " UNION ALL ") + ")"
+}
+
+// members returns queries of rids whose union holds every resource of type
+// typ ("" any) inside in (see confined, which it follows).
+func (c *compiler) members(typ string, in *search.Confinement) []string {
+	var sets []string
+	var ownerTypes []string
+	idsOf := map[string][]string{}
+	for _, o := range in.Owners {
+		if _, ok := idsOf[o.Type]; !ok {
+			ownerTypes = append(ownerTypes, o.Type)
+		}
+		idsOf[o.Type] = append(idsOf[o.Type], o.ID)
+	}
+	for _, ot := range ownerTypes {
+		keys := compartmentKeys(in.Params[ot], typ)
+		if typ != "" && typ != ot && len(keys) == 0 && !in.Referrers {
+			continue // nothing of type typ is inside through these owners
+		}
+		ids := c.arg(idsOf[ot])
+		if typ == "" || typ == ot {
+			// The owners themselves.
+			sets = append(sets, fmt.Sprintf("SELECT m.rid FROM resources m WHERE m.type = %s AND m.id = ANY(%s::text[])", c.arg(ot), ids))
+		}
+		switch {
+		case in.Referrers:
+			sets = append(sets, fmt.Sprintf("SELECT m.rid FROM idx_reference m WHERE m.id = ANY(%s::text[]) AND m.type = %s", ids, c.arg(ot)))
+		case len(keys) > 0:
+			sets = append(sets, fmt.Sprintf("SELECT m.rid FROM idx_reference m WHERE m.id = ANY(%s::text[]) AND m.type = %s AND %s", ids, c.arg(ot), c.keysCond("m.param", keys)))
+		}
+	}
+	if len(in.ReferencedBy) > 0 {
+		types, ids := make([]string, len(in.ReferencedBy)), make([]string, len(in.ReferencedBy))
+		for i, o := range in.ReferencedBy {
+			types[i], ids[i] = o.Type, o.ID
+		}
+		set := fmt.Sprintf("SELECT m.rid FROM resources o JOIN idx_reference x ON x.rid = o.rid JOIN resources m ON m.type = x.type AND m.id = x.id WHERE (o.type, o.id) IN (SELECT * FROM unnest(%s::text[], %s::text[]))", c.arg(types), c.arg(ids))
+		if typ != "" {
+			set += " AND x.type = " + c.arg(typ)
+		}
+		sets = append(sets, set)
+	}
+	if in.Person != "" {
+		person := c.arg(in.Person)
+		if typ == "" || typ == "Person" {
+			sets = append(sets, "SELECT m.rid FROM resources m WHERE m.type = 'Person' AND m.id = "+person)
+		}
+		// What the Person links to, and what refers to that through a
+		// compartment parameter of any owner type.
+		linked := fmt.Sprintf("FROM resources p JOIN idx_reference l ON l.rid = p.rid WHERE p.type = 'Person' AND p.id = %s AND l.param = %s", person, c.arg(fhir.ParamKey("Person", "link")))
+		set := "SELECT m.rid FROM resources m JOIN (SELECT l.type, l.id " + linked + ") k ON m.type = k.type AND m.id = k.id"
+		if typ != "" {
+			set += " WHERE m.type = " + c.arg(typ)
+		}
+		sets = append(sets, set)
+		var keys []int64
+		for _, ot := range slices.Sorted(maps.Keys(in.Params)) {
+			keys = append(keys, compartmentKeys(in.Params[ot], typ)...)
+		}
+		if len(keys) > 0 {
+			sets = append(sets, "SELECT m.rid FROM idx_reference m JOIN (SELECT l.type, l.id "+linked+") k ON m.type = k.type AND m.id = k.id WHERE "+c.keysCond("m.param", keys))
+		}
+	}
+	return sets
 }
 
 // writable compiles the Write rules of the request for alias r of type

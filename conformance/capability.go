@@ -52,6 +52,11 @@ type Capabilities struct {
 	// TypeOperations are the operations only some types support, by type
 	// (declared after Operations on those types).
 	TypeOperations map[string][]Operation
+	// ReadOnlyTypes are the types the server writes itself and clients
+	// only read (AuditEvent, Provenance), with the interactions they
+	// support instead of TypeInteractions; they take no conditional
+	// writes.
+	ReadOnlyTypes map[string][]string
 }
 
 // Operation is an operation the server supports: its name without the $
@@ -196,6 +201,11 @@ func CapabilityStatement(c Capabilities) ([]byte, error) {
 				}
 			}
 		}
+		interactions := c.TypeInteractions
+		condCreate, condUpdate, condDelete := c.ConditionalCreate, c.ConditionalUpdate, conditionalDelete
+		if ro, ok := c.ReadOnlyTypes[t]; ok {
+			interactions, condCreate, condUpdate, condDelete = ro, false, false, "not-supported"
+		}
 		rest.Resource = append(rest.Resource, capResource{
 			SupportedProfile:  c.SupportedProfiles[t],
 			Operation:         append(slices.Clip(c.Operations), c.TypeOperations[t]...),
@@ -203,14 +213,14 @@ func CapabilityStatement(c Capabilities) ([]byte, error) {
 			SearchInclude:     includes,
 			SearchRevInclude:  revIncludes[t],
 			Type:              t,
-			Interaction:       codes(c.TypeInteractions),
+			Interaction:       codes(interactions),
 			Versioning:        "versioned-update",
-			ReadHistory:       contains(c.TypeInteractions, "vread"),
-			UpdateCreate:      contains(c.TypeInteractions, "update"),
-			ConditionalCreate: c.ConditionalCreate,
+			ReadHistory:       contains(interactions, "vread"),
+			UpdateCreate:      contains(interactions, "update"),
+			ConditionalCreate: condCreate,
 			ConditionalRead:   c.ConditionalRead,
-			ConditionalUpdate: c.ConditionalUpdate,
-			ConditionalDelete: conditionalDelete,
+			ConditionalUpdate: condUpdate,
+			ConditionalDelete: condDelete,
 		})
 	}
 	cs.Rest = []capRest{rest}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -70,6 +71,9 @@ func TestMetadata(t *testing.T) {
 	var patientInteractions []string
 	for _, r := range server.Resource {
 		types = append(types, r.Type)
+		if r.Type == "AuditEvent" || r.Type == "Provenance" {
+			continue // read only: TestCapabilityReadOnlyTypes
+		}
 		if diff := cmp.Diff(rest.TypeInteractions, codesOf(r.Interaction)); diff != "" {
 			t.Errorf("%s interactions (-rest.TypeInteractions +statement):\n%s", r.Type, diff)
 		}
@@ -128,5 +132,52 @@ func TestMetadata(t *testing.T) {
 				t.Errorf("%s %s: status %d, want %d: %s", p.method, p.path, res.status, p.status, res.body)
 			}
 		})
+	}
+}
+
+// TestCapabilityReadOnlyTypes: the CapabilityStatement offers clients only
+// reads of what the server writes itself (AuditEvent, Provenance: writing
+// them answers 405), and every other type the full set.
+func TestCapabilityReadOnlyTypes(t *testing.T) {
+	ts := newServer(t)
+	res := ts.do(t, "GET", "/fhir/metadata", "")
+	var cs struct {
+		Rest []struct {
+			Resource []struct {
+				Type              string `json:"type"`
+				ConditionalDelete string `json:"conditionalDelete"`
+				Interaction       []struct {
+					Code string `json:"code"`
+				} `json:"interaction"`
+			} `json:"resource"`
+		} `json:"rest"`
+	}
+	if err := json.Unmarshal(res.body, &cs); err != nil || len(cs.Rest) != 1 {
+		t.Fatalf("CapabilityStatement: %v", err)
+	}
+	want := map[string]string{
+		"AuditEvent": "read search-type",
+		"Provenance": "read vread history-instance history-type search-type",
+		"CarePlan":   strings.Join(rest.TypeInteractions, " "),
+	}
+	for _, r := range cs.Rest[0].Resource {
+		w, ok := want[r.Type]
+		if !ok {
+			continue
+		}
+		var got []string
+		for _, in := range r.Interaction {
+			got = append(got, in.Code)
+		}
+		if strings.Join(got, " ") != w {
+			t.Errorf("%s interactions %v, want %s", r.Type, got, w)
+		}
+		if r.Type != "CarePlan" && r.ConditionalDelete != "not-supported" {
+			t.Errorf("%s conditionalDelete %q, want not-supported", r.Type, r.ConditionalDelete)
+		}
+		delete(want, r.Type)
+	}
+	if len(want) > 0 {
+		t.Errorf("types missing from the CapabilityStatement: %v", want)
 	}
 }

@@ -234,6 +234,11 @@ func New(c Config) (*Server, error) {
 			"Task":    {ApproveOperation, RejectOperation},
 			"Patient": {InviteOperation},
 		},
+		// The server writes these itself (docs/audit.md); clients read.
+		ReadOnlyTypes: map[string][]string{
+			"AuditEvent": {"read", "search-type"},
+			"Provenance": {"read", "vread", "history-instance", "history-type", "search-type"},
+		},
 	}
 	if s.parser != nil {
 		s.capInfo.SupportedProfiles = s.parser.SupportedProfiles()

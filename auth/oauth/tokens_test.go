@@ -397,7 +397,7 @@ func TestMint(t *testing.T) {
 		{name: "admin", req: oauth.MintRequest{As: oauth.DevAdminClient, Scope: "system/*.cruds user/*.rs"},
 			want: map[string]any{"sub": oauth.DevAdminClient, "operator": true, "scope": "system/*.cruds"}},
 		{name: "auditor narrowed", req: oauth.MintRequest{As: oauth.DevAuditorClient, Scope: "system/*.rs"},
-			want: map[string]any{"scope": "system/AuditEvent.rs system/Consent.rs", "operator": nil}},
+			want: map[string]any{"scope": "system/AuditEvent.rs system/Consent.rs system/CareTeam.rs", "operator": nil, "organization": oauth.DevAuditorOrganization}},
 		{name: "unknown client", req: oauth.MintRequest{As: "nobody", Scope: "system/*.rs"}, wantErr: "no such client"},
 		{name: "bad reference", req: oauth.MintRequest{As: "Observation/1", Scope: "user/*.rs"}, wantErr: "--as"},
 		{name: "nothing grantable", req: oauth.MintRequest{As: oauth.DevAuditorClient, Scope: "system/Patient.rs"}, wantErr: "none of the scopes"},

@@ -172,7 +172,7 @@ func TestTokenCommand(t *testing.T) {
 		wantErr string
 	}{
 		{name: "admin", args: []string{"token", "-as", "admin", "-scope", "system/*.rs"}, want: map[string]any{"sub": "admin", "operator": true, "scope": "system/*.rs"}},
-		{name: "auditor", args: []string{"token", "-as", "auditor", "-scope", "system/*.cruds"}, want: map[string]any{"scope": "system/AuditEvent.rs system/Consent.rs"}},
+		{name: "auditor", args: []string{"token", "-as", "auditor", "-scope", "system/*.cruds"}, want: map[string]any{"scope": "system/AuditEvent.rs system/Consent.rs system/CareTeam.rs", "organization": "Organization/demo-toezicht"}},
 		{name: "person", args: []string{"token", "-as", "Person/anna", "-scope", "user/*.rs"}, want: map[string]any{"sub": "Person/anna", "fhirUser": testIssuer + "/fhir/Person/anna"}},
 		{name: "person not in the record", args: []string{"token", "-as", "Person/nobody", "-scope", "user/*.rs"}, wantErr: "not in the record"},
 		{name: "patient not in the record", args: []string{"token", "-as", "Person/anna", "-scope", "patient/*.rs", "-patient", "nobody"}, wantErr: "not in the record"},

@@ -112,41 +112,10 @@ func (s *Store) PolicyResources(ctx context.Context, refs []string) (out []fhir.
 // 30 seconds is pinged, so a dead one is noticed.
 func (s *Store) ListenPolicy(ctx context.Context, ready func(context.Context) error, changed func(typ string)) (err error) {
 	defer wrap(&err, "postgres.ListenPolicy")
-	pc, err := s.pool.Acquire(ctx)
-	if err != nil {
-		return err
-	}
-	conn := pc.Hijack() // the pool must not reuse a connection that listens
-	defer func() { _ = conn.Close(context.WithoutCancel(ctx)) }()
-	if _, err := conn.Exec(ctx, `LISTEN `+PolicyChannel); err != nil {
-		return err
-	}
-	if err := ready(ctx); err != nil {
-		return err
-	}
-	for {
-		wctx, cancel := context.WithTimeout(ctx, listenIdle)
-		n, err := conn.WaitForNotification(wctx)
-		cancel()
-		switch {
-		case ctx.Err() != nil:
-			return ctx.Err()
-		case err != nil && wctx.Err() != nil: // idle: is the connection alive?
-			if conn.IsClosed() {
-				return fmt.Errorf("idle connection closed: %w", err)
-			}
-			pctx, cancel := context.WithTimeout(ctx, listenPing)
-			err = conn.Ping(pctx)
-			cancel()
-			if err != nil {
-				return fmt.Errorf("ping: %w", err)
-			}
-			continue
-		case err != nil:
-			return err
-		}
-		changed(n.Payload)
-	}
+	return listen(ctx, s.pool, PolicyChannel, ready, func(typ string) error {
+		changed(typ)
+		return nil
+	})
 }
 
 // policyWritten tells OnPolicyChange, after commit, that a resource of type

@@ -266,12 +266,6 @@ func (o *OAuth) RevokedTokens(ctx context.Context, after time.Time, fn func(jti 
 	return err
 }
 
-// How the revocation listener checks that its connection is alive.
-const (
-	listenIdle = 30 * time.Second
-	listenPing = 5 * time.Second
-)
-
 // ListenRevocations listens on RevocationChannel on a connection of its
 // own. Once listening it calls ready (which loads what was revoked
 // before: nothing revoked from then on can be missed), then revoked for
@@ -280,46 +274,15 @@ const (
 // seconds is pinged, so a dead one is noticed.
 func (o *OAuth) ListenRevocations(ctx context.Context, ready func(context.Context) error, revoked func(jti string, expiresAt time.Time)) (err error) {
 	defer wrap(&err, "postgres.OAuth.ListenRevocations")
-	pc, err := o.pool.Acquire(ctx)
-	if err != nil {
-		return err
-	}
-	conn := pc.Hijack() // the pool must not reuse a connection that listens
-	defer func() { _ = conn.Close(context.WithoutCancel(ctx)) }()
-	if _, err := conn.Exec(ctx, `LISTEN `+RevocationChannel); err != nil {
-		return err
-	}
-	if err := ready(ctx); err != nil {
-		return err
-	}
-	for {
-		wctx, cancel := context.WithTimeout(ctx, listenIdle)
-		n, err := conn.WaitForNotification(wctx)
-		cancel()
-		switch {
-		case ctx.Err() != nil:
-			return ctx.Err()
-		case err != nil && wctx.Err() != nil: // idle: is the connection alive?
-			if conn.IsClosed() {
-				return fmt.Errorf("idle connection closed: %w", err)
-			}
-			pctx, cancel := context.WithTimeout(ctx, listenPing)
-			err = conn.Ping(pctx)
-			cancel()
-			if err != nil {
-				return fmt.Errorf("ping: %w", err)
-			}
-			continue
-		case err != nil:
-			return err
-		}
-		secs, jti, ok := strings.Cut(n.Payload, " ")
+	return listen(ctx, o.pool, RevocationChannel, ready, func(payload string) error {
+		secs, jti, ok := strings.Cut(payload, " ")
 		unix, perr := strconv.ParseInt(secs, 10, 64)
 		if !ok || perr != nil || jti == "" {
-			return fmt.Errorf("malformed notification %q", n.Payload)
+			return fmt.Errorf("malformed notification %q", payload)
 		}
 		revoked(jti, time.Unix(unix, 0))
-	}
+		return nil
+	})
 }
 
 // Revoked reports whether the access token with jti tokenID was revoked:

@@ -260,7 +260,7 @@ func (o *suiteOptions) runStep(ctx context.Context, be *benchEnv, st suiteStep, 
 		"-concurrency", strconv.Itoa(o.concurrency), "-duration", o.duration.String(), "-warmup", o.warmup.String(),
 	}
 	if st.target != "raw" {
-		tok, err := be.operator.token(ctx, be.ouderd.base)
+		tok, err := be.operator.Token(ctx, be.ouderd.base, "system/*.cruds")
 		if err != nil {
 			return nil, fmt.Errorf("%s on %s: %w", st.scenario, st.target, err)
 		}

@@ -2,24 +2,12 @@ package main
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"encoding/json"
-	"fmt"
-	"net/http"
 	"net/url"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
-	jose "github.com/go-jose/go-jose/v4"
-	josejwt "github.com/go-jose/go-jose/v4/jwt"
-	"github.com/jackc/pgx/v5/pgxpool"
-
-	"github.com/digitaleouder/ouder/auth/oauth"
-	"github.com/digitaleouder/ouder/store/postgres"
+	"github.com/digitaleouder/ouder/auth/oauth/backendclient"
 )
 
 // operators holds, by server origin, the Authorization header of an
@@ -37,23 +25,8 @@ var operators sync.Map
 func useOperator(tb testing.TB, base, dsn string) string {
 	tb.Helper()
 	ctx := context.Background()
-	pool, err := pgxpool.New(ctx, dsn)
+	op, err := backendclient.RegisterOperator(ctx, dsn, "test-operator", "")
 	if err != nil {
-		tb.Fatal(err)
-	}
-	defer pool.Close()
-	key, err := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	const kid, client = "test-operator-key", "test-operator"
-	jwks, err := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &key.PublicKey, KeyID: kid, Algorithm: string(jose.ES384), Use: "sig"}}})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if err := oauth.AddClient(ctx, postgres.NewOAuth(pool), oauth.Client{
-		ID: client, Kind: oauth.Backend, Scope: "system/*.cruds", JWKS: jwks, Operator: true,
-	}, time.Now()); err != nil {
 		tb.Fatal(err)
 	}
 	u, err := url.Parse(base)
@@ -61,34 +34,11 @@ func useOperator(tb testing.TB, base, dsn string) string {
 		tb.Fatal(err)
 	}
 	issuer := u.Scheme + "://" + u.Host
-	sig, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES384, Key: key}, (&jose.SignerOptions{}).WithType("JWT").WithHeader("kid", kid))
+	tok, err := op.Token(ctx, issuer, "system/*.cruds")
 	if err != nil {
-		tb.Fatal(err)
+		tb.Fatalf("operator token: %v", err)
 	}
-	assertion, err := josejwt.Signed(sig).Claims(map[string]any{
-		"iss": client, "sub": client, "aud": issuer + "/oauth2/token",
-		"exp": time.Now().Add(4 * time.Minute).Unix(), "jti": fmt.Sprintf("%s-%d", client, time.Now().UnixNano()),
-	}).Serialize()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	res, err := http.PostForm(issuer+"/oauth2/token", url.Values{
-		"grant_type":            {"client_credentials"},
-		"scope":                 {"system/*.cruds"},
-		"client_assertion_type": {"urn:ietf:params:oauth:client-assertion-type:jwt-bearer"},
-		"client_assertion":      {assertion},
-	})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer res.Body.Close()
-	var tok struct {
-		AccessToken string `json:"access_token"`
-	}
-	if err := json.NewDecoder(res.Body).Decode(&tok); err != nil || res.StatusCode != http.StatusOK || tok.AccessToken == "" {
-		tb.Fatalf("operator token: %d %v", res.StatusCode, err)
-	}
-	header := "Authorization: Bearer " + tok.AccessToken
+	header := "Authorization: Bearer " + tok
 	operators.Store(issuer, header)
 	return header
 }

@@ -95,22 +95,7 @@ func commonClauses(rules []search.Rule, typ string) ([]search.Clause, []string) 
 	if len(rules) < 2 {
 		return nil, nil
 	}
-	var common []search.Clause
-	for _, cl := range rules[0].Where {
-		if cl.Param == nil || !strings.HasPrefix(cl.Param.Code, "_") || cl.Chain != nil || cl.Has != nil {
-			continue
-		}
-		every := true
-		for _, rule := range rules[1:] {
-			if !slices.ContainsFunc(rule.Where, func(x search.Clause) bool { return sameClause(x, cl) }) {
-				every = false
-				break
-			}
-		}
-		if every {
-			common = append(common, cl)
-		}
-	}
+	common := clausesInEvery(rules, func(cl search.Clause) bool { return strings.HasPrefix(cl.Param.Code, "_") })
 	if len(common) == 0 {
 		return nil, nil
 	}
@@ -127,6 +112,29 @@ func commonClauses(rules []search.Rule, typ string) ([]search.Clause, []string) 
 		}
 	}
 	return common, types
+}
+
+// clausesInEvery returns the clauses of rules[0] that every other rule has
+// too, among the plain ones (a parameter, no chain, no _has) that keep
+// accepts.
+func clausesInEvery(rules []search.Rule, keep func(search.Clause) bool) []search.Clause {
+	var common []search.Clause
+	for _, cl := range rules[0].Where {
+		if cl.Param == nil || cl.Chain != nil || cl.Has != nil || !keep(cl) {
+			continue
+		}
+		every := true
+		for _, rule := range rules[1:] {
+			if !slices.ContainsFunc(rule.Where, func(x search.Clause) bool { return sameClause(x, cl) }) {
+				every = false
+				break
+			}
+		}
+		if every {
+			common = append(common, cl)
+		}
+	}
+	return common
 }
 
 // admitsAll is the OR of the rules, grouped by their confinements; start
@@ -211,25 +219,12 @@ func (c *compiler) group(r string, rules []search.Rule, typ string) string {
 	} else {
 		types = []string{t}
 	}
-	// Clauses that every rule has.
-	var common []search.Clause
-	for _, cl := range rules[0].Where {
-		// On one type any parameter; across types only the common ones
-		// (_security, _tag...), whose clause means the same on each.
-		if cl.Param == nil || (len(types) != 1 && !strings.HasPrefix(cl.Param.Code, "_")) || cl.Chain != nil || cl.Has != nil {
-			continue
-		}
-		every := true
-		for _, rule := range rules[1:] {
-			if !slices.ContainsFunc(rule.Where, func(x search.Clause) bool { return sameClause(x, cl) }) {
-				every = false
-				break
-			}
-		}
-		if every {
-			common = append(common, cl)
-		}
-	}
+	// Clauses that every rule has: on one type any parameter; across types
+	// only the common ones (_security, _tag...), whose clause means the
+	// same on each.
+	common := clausesInEvery(rules, func(cl search.Clause) bool {
+		return len(types) == 1 || strings.HasPrefix(cl.Param.Code, "_")
+	})
 	var parts []string
 	if typ == "" && len(types) > 0 {
 		if len(types) == 1 {

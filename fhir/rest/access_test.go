@@ -193,18 +193,9 @@ type matrixRow struct {
 
 func readMatrix(tb testing.TB, path string) []matrixRow {
 	tb.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer f.Close()
 	var rows []matrixRow
-	sc := bufio.NewScanner(f)
-	for n := 1; sc.Scan(); n++ {
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
+	tableLines(tb, path, func(n int, line string) {
+		var err error
 		cols := strings.Split(line, "|")
 		for i := range cols {
 			cols[i] = strings.TrimSpace(cols[i])
@@ -238,11 +229,28 @@ func readMatrix(tb testing.TB, path string) []matrixRow {
 			r.after = cols[6]
 		}
 		rows = append(rows, r)
+	})
+	return rows
+}
+
+// tableLines calls fn with each line of the test table at path that is
+// neither blank nor a # comment, trimmed, and its line number.
+func tableLines(tb testing.TB, path string, fn func(n int, line string)) {
+	tb.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for n := 1; sc.Scan(); n++ {
+		if line := strings.TrimSpace(sc.Text()); line != "" && !strings.HasPrefix(line, "#") {
+			fn(n, line)
+		}
 	}
 	if err := sc.Err(); err != nil {
 		tb.Fatal(err)
 	}
-	return rows
 }
 
 // claimsOf reads the claims column: patient=..., fhirUser=...,

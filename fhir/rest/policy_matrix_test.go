@@ -1,7 +1,6 @@
 package rest_test
 
 import (
-	"bufio"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -45,27 +44,14 @@ func (r policyRow) String() string {
 
 func readPolicyMatrix(tb testing.TB, path string) []policyRow {
 	tb.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer f.Close()
 	var rows []policyRow
-	sc := bufio.NewScanner(f)
-	for n := 1; sc.Scan(); n++ {
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
+	tableLines(tb, path, func(n int, line string) {
 		fs := strings.Fields(line)
 		if len(fs) != 4 {
 			tb.Fatalf("%s:%d: want 4 columns, got %q", path, n, line)
 		}
 		rows = append(rows, policyRow{line: n, who: fs[0], interaction: fs[1], target: fs[2], expect: fs[3]})
-	}
-	if err := sc.Err(); err != nil {
-		tb.Fatal(err)
-	}
+	})
 	return rows
 }
 

@@ -60,9 +60,7 @@ func newDemoServer(tb testing.TB, now time.Time) *testServer {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	if res := ts.do(tb, "POST", "/fhir", string(f.Transaction()), "X-Test-As: operator"); res.status != http.StatusOK {
-		tb.Fatalf("load the demo family: %d %s", res.status, res.body)
-	}
+	ts.load(tb, f)
 	return ts
 }
 
@@ -74,6 +72,28 @@ func (ts *testServer) as(tb testing.TB, who string, want int, method, path, body
 		tb.Fatalf("%s %s %s: status %d, want %d: %s", who, method, path, res.status, want, res.body)
 	}
 	return res
+}
+
+// load writes family f as an operator (one transaction Bundle).
+func (ts *testServer) load(tb testing.TB, f *family.Family) {
+	tb.Helper()
+	if res := ts.do(tb, "POST", "/fhir", string(f.Transaction()), "X-Test-As: operator"); res.status != http.StatusOK {
+		tb.Fatalf("load %s: %d %s", f.Name, res.status, res.body)
+	}
+}
+
+// withdraw has who set the active Consent id inactive (a performer's
+// withdrawal, which takes effect at once).
+func (ts *testServer) withdraw(tb testing.TB, who, id string) {
+	tb.Helper()
+	c := ts.as(tb, who, http.StatusOK, "GET", "/fhir/Consent/"+id, "").json(tb)
+	c["status"] = mapping.ConsentInactive
+	delete(c, "meta")
+	b, err := json.Marshal(c)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ts.as(tb, who, http.StatusOK, "PUT", "/fhir/Consent/"+id, string(b))
 }
 
 // ids returns the Type/id of the entries of a search as who.
@@ -208,11 +228,7 @@ func TestScenarioConsentWithdrawnMidSession(t *testing.T) {
 	ts.as(t, "fatima", http.StatusOK, "GET", "/fhir/CarePlan/demo-kindplan-daan", "")
 
 	// Sara (14, one of the Consent's performers) withdraws it.
-	c := ts.as(t, "sara", http.StatusOK, "GET", "/fhir/Consent/demo-toestemming-fatima-sara", "").json(t)
-	c["status"] = mapping.ConsentInactive
-	delete(c, "meta")
-	body, _ := json.Marshal(c)
-	ts.as(t, "sara", http.StatusOK, "PUT", "/fhir/Consent/demo-toestemming-fatima-sara", string(body))
+	ts.withdraw(t, "sara", "demo-toestemming-fatima-sara")
 
 	ts.as(t, "fatima", http.StatusNotFound, "GET", "/fhir/CarePlan/demo-kindplan-sara", "")
 	if got := ts.ids(t, "fatima", "CarePlan?subject=Patient/demo-sara"); len(got) != 0 {
@@ -279,23 +295,15 @@ func TestScenarioSixteenRefusesParent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res := ts.do(t, "POST", "/fhir", string(f.Transaction()), "X-Test-As: operator"); res.status != http.StatusOK {
-		t.Fatalf("load: %d %s", res.status, res.body)
-	}
+	ts.load(t, f)
 	ts.as(t, "anna", http.StatusOK, "GET", "/fhir/Communication/m-dagboek-4", "")
 	ts.as(t, "anna", http.StatusNotFound, "GET", "/fhir/CarePlan/m-kindplan-c16", "")
 	// The day before, at 15, Anna read it all.
 	ts15 := newPolicyServer(t, matrixNow.AddDate(0, 0, -1))
-	if res := ts15.do(t, "POST", "/fhir", string(f.Transaction()), "X-Test-As: operator"); res.status != http.StatusOK {
-		t.Fatalf("load: %d %s", res.status, res.body)
-	}
+	ts15.load(t, f)
 	ts15.as(t, "anna", http.StatusOK, "GET", "/fhir/CarePlan/m-kindplan-c16", "")
 
-	c := ts.as(t, "c16", http.StatusOK, "GET", "/fhir/Consent/m-toestemming-c16-anna", "").json(t)
-	c["status"] = mapping.ConsentInactive
-	delete(c, "meta")
-	b, _ := json.Marshal(c)
-	ts.as(t, "c16", http.StatusOK, "PUT", "/fhir/Consent/m-toestemming-c16-anna", string(b))
+	ts.withdraw(t, "c16", "m-toestemming-c16-anna")
 	ts.as(t, "anna", http.StatusNotFound, "GET", "/fhir/Communication/m-dagboek-4", "")
 	if got := ts.ids(t, "anna", "Communication?subject=Patient/m-c16"); len(got) != 0 {
 		t.Errorf("after the refusal anna finds %v", got)

@@ -36,14 +36,19 @@ import (
 // the AuditLog, which writes it in batches. A request that is refused
 // before it reaches an interaction (no or a bad token) is recorded too.
 
-// serverOwned are the types only the server writes: Provenance (one per
-// version written) and AuditEvent (the audit trail, in its own table).
-var serverOwned = []string{"Provenance", "AuditEvent"}
+// serverOwned are the types only the server writes, Provenance (one per
+// version written) and AuditEvent (the audit trail, in its own table), with
+// the interactions clients have on them (declared so in the
+// CapabilityStatement).
+var serverOwned = map[string][]string{
+	"AuditEvent": {"read", "search-type"},
+	"Provenance": {"read", "vread", "history-instance", "history-type", "search-type"},
+}
 
 // refuseServerOwned refuses a client's write of a type the server alone
 // writes (405), operators' included.
 func refuseServerOwned(in auth.Interaction, typ string) error {
-	if in.Write() && slices.Contains(serverOwned, typ) {
+	if _, owned := serverOwned[typ]; owned && in.Write() {
 		return fhir.Errorf(fhir.MethodNotAllowed, typ, "%s resources are written by the server alone, with every write and interaction (see docs/audit.md); a client cannot %s one", typ, in)
 	}
 	return nil

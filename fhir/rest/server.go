@@ -235,10 +235,7 @@ func New(c Config) (*Server, error) {
 			"Patient": {InviteOperation},
 		},
 		// The server writes these itself (docs/audit.md); clients read.
-		ReadOnlyTypes: map[string][]string{
-			"AuditEvent": {"read", "search-type"},
-			"Provenance": {"read", "vread", "history-instance", "history-type", "search-type"},
-		},
+		ReadOnlyTypes: serverOwned,
 	}
 	if s.parser != nil {
 		s.capInfo.SupportedProfiles = s.parser.SupportedProfiles()

@@ -6,7 +6,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -30,19 +29,10 @@ const auditType = "AuditEvent"
 
 // patientRefKeys are the keys of the reference parameters that place a
 // resource in a Patient compartment (the compartment definition's, for
-// every type), and the key of Group.member: what the patients of a resource
-// are found through.
+// every type): what the patients of a resource are found through
+// (patientsOf follows Group.member apart).
 var patientRefKeys = sync.OnceValue(func() []int64 {
-	def := r4.PatientCompartment()
-	var keys []int64
-	for _, t := range slices.Sorted(maps.Keys(def)) {
-		for _, code := range def[t] {
-			if !strings.HasPrefix(code, "{") {
-				keys = append(keys, fhir.ParamKey(t, code))
-			}
-		}
-	}
-	return keys
+	return compartmentKeys(r4.PatientCompartment(), "")
 })
 
 // patientsOf returns, for each entity, the patients it concerns: a Patient
